@@ -1,0 +1,147 @@
+"""The collector's HTTP surface.
+
+    POST /v1/traces    OTLP/HTTP traces (protobuf or JSON, gzip allowed); attempt spans → rows
+    POST /v1/query     read-only SQL over the store, answered as Arrow IPC (for the CLI, dashboard)
+    GET  /healthz      liveness
+    GET  /metrics      counters in Prometheus text format
+
+A malformed body is answered 400 with the reason and writes nothing; an attempt span with malformed
+attributes is rejected alone and reported through OTLP `partial_success`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.ipc
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from collector.otlp import BodyTooLarge, OtlpDecodeError, decode_request, decompress, encode_response
+from collector.rows import extract_attempts
+from collector.writer import BatchWriter
+from routeledger.config import RouteledgerConfig
+from routeledger.errors import QueryError, RouteledgerError
+from routeledger.store import AttemptStore
+from routeledger.store.service import ARROW_STREAM
+
+log = logging.getLogger("routeledger.collector")
+
+
+@dataclass(slots=True)
+class IngestStats:
+    requests: int = 0
+    bad_requests: int = 0
+    attempt_spans: int = 0
+    skipped_spans: int = 0
+    rejected_spans: int = 0
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps({"error": {"message": message, "type": "invalid_request_error", "code": status}})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def create_app(config: RouteledgerConfig, store: AttemptStore) -> FastAPI:
+    """The collector app over an open store (the caller owns and closes the store)."""
+    stats = IngestStats()
+    writer = BatchWriter(
+        store, max_rows=config.collector.batch_max_rows, max_delay_s=config.collector.batch_max_delay_ms / 1000
+    )
+    limit = config.collector.max_body_bytes
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store.migrate()
+        writer.start()
+        try:
+            yield
+        finally:
+            writer.stop()
+
+    app = FastAPI(title="routeledger collector", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.writer = writer
+    app.state.stats = stats
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.post("/v1/traces")
+    async def traces(request: Request) -> Response:
+        stats.requests += 1
+        content_type = request.headers.get("content-type")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            stats.bad_requests += 1
+            return _error(413, f"the request body exceeds {limit} bytes")
+        try:
+            body = decompress(await request.body(), request.headers.get("content-encoding"), limit)
+            decoded = decode_request(body, content_type)
+        except BodyTooLarge as exc:
+            stats.bad_requests += 1
+            return _error(413, str(exc))
+        except OtlpDecodeError as exc:
+            stats.bad_requests += 1
+            return _error(400, str(exc))
+        extracted = extract_attempts(decoded)
+        writer.submit(extracted.rows)
+        stats.attempt_spans += len(extracted.rows)
+        stats.skipped_spans += extracted.skipped
+        stats.rejected_spans += extracted.rejected
+        payload, media = encode_response(content_type, extracted.rejected, extracted.first_rejection)
+        return Response(payload, media_type=media)
+
+    @app.post("/v1/query")
+    async def query(request: Request) -> Response:
+        try:
+            data = orjson.loads(await request.body())
+            sql, params = data["sql"], data.get("params") or {}
+            if not isinstance(sql, str) or not isinstance(params, dict):
+                raise TypeError
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return _error(400, 'the body must be {"sql": "...", "params": {...}}')
+        try:
+            table = await run_in_threadpool(store.query, sql, params)
+        except QueryError as exc:
+            return _error(400, str(exc))
+        except RouteledgerError as exc:
+            return _error(503, str(exc))
+        return Response(_arrow_bytes(table), media_type=ARROW_STREAM)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(_prometheus(stats, writer), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _arrow_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as out:
+        out.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _prometheus(stats: IngestStats, writer: BatchWriter) -> bytes:
+    lines: list[tuple[str, str, Any]] = [
+        ("routeledger_collector_requests_total", "counter", stats.requests),
+        ("routeledger_collector_bad_requests_total", "counter", stats.bad_requests),
+        ("routeledger_collector_attempt_spans_total", "counter", stats.attempt_spans),
+        ("routeledger_collector_skipped_spans_total", "counter", stats.skipped_spans),
+        ("routeledger_collector_rejected_spans_total", "counter", stats.rejected_spans),
+        ("routeledger_collector_written_rows_total", "counter", writer.stats.written_rows),
+        ("routeledger_collector_store_errors_total", "counter", writer.stats.store_errors),
+        ("routeledger_collector_pending_rows", "gauge", writer.pending),
+    ]
+    out = []
+    for name, kind, value in lines:
+        out.append(f"# TYPE {name} {kind}\n{name} {value}\n")
+    return "".join(out).encode()

@@ -1,0 +1,33 @@
+"""The collector as a running service: owns the store, serves OTLP, announces itself to readers.
+
+With the embedded store, the collector is the one process that owns the chDB directory; it writes
+`service.json` next to the data so the CLI and dashboard read through its query endpoint instead of
+opening the directory themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from collector.app import create_app
+from routeledger.config import RouteledgerConfig
+from routeledger.serving import bind_socket, serve, socket_url, write_ready_file
+from routeledger.store import open_writer
+from routeledger.store.base import service_file
+from routeledger.store.embedded import ChdbAttemptStore
+
+
+def run_collector(config: RouteledgerConfig, host: str, port: int, ready_file: Path | None = None) -> None:
+    store = open_writer(config)
+    sock = bind_socket(host, port)
+    announce = service_file(config) if isinstance(store, ChdbAttemptStore) else None
+    try:
+        if announce is not None:
+            write_ready_file(announce, socket_url(sock))
+        serve(create_app(config, store), host, port, ready_file, sock=sock)
+    finally:
+        if announce is not None:
+            with contextlib.suppress(FileNotFoundError):
+                announce.unlink()
+        store.close()

@@ -1,0 +1,344 @@
+"""The one configuration file, `routeledger.yaml`, as strict pydantic models.
+
+Why strict: a typo in a gateway config (`max_atempts`) silently falls back to a default and the first
+sign of it is an invoice. Unknown keys are refused, cross references (a route's chain naming a model,
+a model naming a provider) are checked at load, and every fault comes back as one `ConfigError`
+naming the file, the dotted field (`routes.support.chain[1]`) and what is wrong.
+
+Strings may reference the environment as `${NAME}` or `${NAME:-default}`, so one file serves the
+demo (ports chosen at run time), docker-compose (service host names) and production. Secrets are
+never written in the file: providers name the environment variable that holds their API key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from routeledger.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "routeledger.yaml"
+CONFIG_ENV = "ROUTELEDGER_CONFIG"
+CLICKHOUSE_URL_ENV = "ROUTELEDGER_CLICKHOUSE_URL"
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderKind(StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
+class TrafficClass(StrEnum):
+    """Traffic classes from seed 002; each has its own fallback policy (spend guardrails issue)."""
+
+    CRITICAL = "critical"
+    NON_CRITICAL = "non_critical"
+    INTERNAL = "internal"
+    BATCH = "batch"
+    EXPERIMENT = "experiment"
+
+
+class Capability(StrEnum):
+    """What a model can serve; a request needing one only goes to models that declare it."""
+
+    JSON_SCHEMA = "json_schema"
+    JSON_OBJECT = "json_object"
+    TOOLS = "tools"
+    VISION = "vision"
+    LONG_CONTEXT = "long_context"
+    ASSISTANT_PREFILL = "assistant_prefill"
+    STREAMING = "streaming"
+
+
+class ProviderConfig(StrictModel):
+    kind: ProviderKind
+    base_url: str
+    api_key_env: str | None = None
+    #: Value of `gen_ai.provider.name` on spans; defaults to the kind ("openai", "anthropic").
+    system: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL with a host, got {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def provider_name(self) -> str:
+        return self.system or self.kind.value
+
+    def api_key(self) -> str | None:
+        """The key from the environment at call time, so rotation needs no config reload."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class GenaiPricesRef(StrictModel):
+    """Price looked up in the `genai-prices` database (model id, optionally its provider id)."""
+
+    genai_prices: str
+    provider: str | None = None
+
+
+class ExplicitPrice(StrictModel):
+    """Prices in USD per million tokens, for models genai-prices does not know (or negotiated)."""
+
+    input_per_mtok: Decimal = Field(ge=0)
+    output_per_mtok: Decimal = Field(ge=0)
+    cache_read_per_mtok: Decimal | None = Field(default=None, ge=0)
+
+
+class ModelConfig(StrictModel):
+    provider: str
+    upstream: str
+    price: GenaiPricesRef | ExplicitPrice
+    context_window: int = Field(gt=0)
+    max_output_tokens: int = Field(default=4096, gt=0)
+    capabilities: frozenset[Capability] = frozenset()
+
+
+class RouteConfig(StrictModel):
+    task: str
+    chain: list[str] = Field(min_length=1)
+    traffic_class: TrafficClass = TrafficClass.NON_CRITICAL
+    #: Upper bound on upstream attempts for one user request (seed 001: two steps are enough).
+    max_attempts: int = Field(default=2, ge=1, le=5)
+    #: Whole-request budget in seconds; no attempt starts after it and none outlives it.
+    timeout_s: float = Field(default=30.0, gt=0)
+    description: str = ""
+
+
+class TenantConfig(StrictModel):
+    description: str = ""
+
+
+class TelemetryConfig(StrictModel):
+    enabled: bool = True
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "routeledger-router"
+    #: Bounded queue of finished spans waiting for export (OTel BatchSpanProcessor max_queue_size).
+    max_queue_size: int = Field(default=65536, gt=0)
+    max_export_batch_size: int = Field(default=2048, gt=0)
+    schedule_delay_ms: int = Field(default=200, gt=0)
+
+
+class RouterServerConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: Tenant used when a request names none.
+    default_tenant: str = "default"
+
+
+class CollectorConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4318, ge=0, le=65535)
+    #: Rows per store insert; ClickHouse prefers few large inserts over many small ones.
+    batch_max_rows: int = Field(default=10_000, gt=0)
+    #: Longest a received span waits before its batch is written, in milliseconds.
+    batch_max_delay_ms: int = Field(default=200, gt=0)
+    #: Largest accepted OTLP request body, in bytes (after decompression).
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+
+
+class StoreConfig(StrictModel):
+    #: chDB data directory (embedded ClickHouse); ignored when ROUTELEDGER_CLICKHOUSE_URL is set.
+    path: str = ".routeledger/data"
+    database: str = Field(default="routeledger", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class ModelProfile(StrictModel):
+    """How a simulated model answers: latency profile, size of the answer, its context window."""
+
+    #: Time before the response starts (headers and, when streaming, the first token), ms.
+    first_byte_ms: float = Field(default=0.0, ge=0)
+    #: Pace of generation, ms per output token (streams send one chunk per token).
+    per_token_ms: float = Field(default=0.0, ge=0)
+    #: Uniform extra delay in [0, jitter_ms) added to the first byte, seeded.
+    jitter_ms: float = Field(default=0.0, ge=0)
+    #: Output tokens of a complete answer (capped by the request's max_tokens → finish "length").
+    output_tokens: int = Field(default=32, ge=0)
+    #: Prompts above this many tokens get the provider's context-length error.
+    context_window: int = Field(default=128_000, gt=0)
+
+
+class FaultKind(StrEnum):
+    RATE_LIMIT = "rate_limit"  # 429, Retry-After when retry_after_s is set
+    SERVER_ERROR = "server_error"  # 500/502/503 (status), an outage window is one of these
+    RESET = "reset"  # connection closed before any response byte
+    NO_RESPONSE = "no_response"  # accepts the request and never answers
+    SLOW_FIRST_TOKEN = "slow_first_token"  # waits delay_ms before the first byte
+    EMPTY = "empty"  # 200 with empty content
+    INVALID_JSON = "invalid_json"  # broken JSON although JSON output was asked
+    CONTEXT_LENGTH = "context_length"  # 400 context_length_exceeded
+    CONTENT_POLICY = "content_policy"  # 400 content_policy_violation
+    STREAM_CUT = "stream_cut"  # stream ends after after_tokens, no finish_reason, no [DONE]
+    STALL = "stall"  # stream goes silent after after_tokens for delay_ms
+    MALFORMED_CHUNK = "malformed_chunk"  # one unparsable SSE chunk after after_tokens
+    MISSING_DONE = "missing_done"  # complete stream without the final [DONE]
+    REJECT_PREFILL = "reject_prefill"  # 400 when the last message is from the assistant
+    AUTH = "auth"  # 401 invalid API key
+    QUOTA = "quota"  # 429 insufficient_quota (billing), not a transient limit
+    OVERLOADED = "overloaded"  # 529 overloaded_error (Anthropic) / 503 (OpenAI)
+
+
+class FaultRule(StrictModel):
+    """A scripted fault: which traffic it hits, when (seconds since the simulator's t=0), how often."""
+
+    kind: FaultKind
+    provider: str | None = None
+    model: str | None = None
+    start_s: float = Field(default=0.0, ge=0)
+    end_s: float | None = Field(default=None, ge=0)
+    #: Hit every n-th matching request (1 = all), deterministic.
+    every: int = Field(default=1, ge=1)
+    #: Hit at most this many requests, then the rule is spent.
+    count: int | None = Field(default=None, ge=1)
+    #: Hit a matching request with this probability (seeded, so runs repeat).
+    probability: float = Field(default=1.0, ge=0, le=1)
+    status: int | None = Field(default=None, ge=400, le=599)
+    retry_after_s: float | None = Field(default=None, ge=0)
+    delay_ms: float = Field(default=0.0, ge=0)
+    after_tokens: int = Field(default=0, ge=0)
+
+
+class SimulatorConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=0, le=65535)
+    seed: int = 7
+    default: ModelProfile = ModelProfile()
+    #: Profiles by provider name or `provider/model`; the most specific one applies.
+    profiles: dict[str, ModelProfile] = {}
+    faults: list[FaultRule] = []
+
+
+class RouteledgerConfig(StrictModel):
+    providers: dict[str, ProviderConfig]
+    models: dict[str, ModelConfig]
+    routes: dict[str, RouteConfig]
+    tenants: dict[str, TenantConfig] = {}
+    telemetry: TelemetryConfig = TelemetryConfig()
+    router: RouterServerConfig = RouterServerConfig()
+    collector: CollectorConfig = CollectorConfig()
+    store: StoreConfig = StoreConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+
+    @field_validator("providers", "models", "routes", "tenants")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.match(_NAME, str(name)):
+                raise ValueError(f"name {name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+        return value
+
+
+def expand_env(value: Any, environ: Mapping[str, str]) -> Any:
+    """Replace `${NAME}` / `${NAME:-default}` in every string of a parsed YAML tree."""
+    if isinstance(value, str):
+        return _ENV_REF.sub(lambda m: environ.get(m.group(1), m.group(2) or ""), value)
+    if isinstance(value, list):
+        return [expand_env(v, environ) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v, environ) for k, v in value.items()}
+    return value
+
+
+def dotted(loc: tuple[int | str, ...]) -> str:
+    """`('routes', 'support', 'chain', 1)` → `routes.support.chain[1]`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors(include_url=False)[0]
+    # Union members add their class name to the location; users never wrote those names.
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (not allowed here)"
+    elif err["type"] == "missing":
+        message = "required field is missing"
+    return dotted(loc), message
+
+
+def _check_references(config: RouteledgerConfig) -> tuple[str, str] | None:
+    """Cross references pydantic cannot see: chains name models, models name providers."""
+    for name, model in config.models.items():
+        if model.provider not in config.providers:
+            known = ", ".join(sorted(config.providers)) or "none"
+            return f"models.{name}.provider", f"unknown provider {model.provider!r} (known: {known})"
+    for name, route in config.routes.items():
+        for i, model_name in enumerate(route.chain):
+            if model_name not in config.models:
+                known = ", ".join(sorted(config.models)) or "none"
+                return f"routes.{name}.chain[{i}]", f"unknown model {model_name!r} (known: {known})"
+        if len(set(route.chain)) != len(route.chain):
+            return f"routes.{name}.chain", "a model appears twice in the chain"
+    for name, model in config.models.items():
+        price = model.price
+        if isinstance(price, GenaiPricesRef):
+            from routeledger.pricing import UnknownPrice, resolve_price
+
+            try:
+                resolve_price(price)
+            except UnknownPrice as exc:
+                return f"models.{name}.price.genai_prices", str(exc)
+    return None
+
+
+def parse_config(data: Any, source: str, environ: Mapping[str, str] | None = None) -> RouteledgerConfig:
+    """Validate an already-parsed YAML tree; `source` names it in errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", "the file must hold a mapping at the top level")
+    data = expand_env(data, os.environ if environ is None else environ)
+    try:
+        config = RouteledgerConfig.model_validate(data)
+    except ValidationError as exc:
+        field, fault = _first_error(exc)
+        raise ConfigError(source, field, fault) from None
+    problem = _check_references(config)
+    if problem:
+        raise ConfigError(source, *problem)
+    return config
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> RouteledgerConfig:
+    """Read and validate the YAML file; every fault is one `ConfigError`."""
+    env = os.environ if environ is None else environ
+    source = str(path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read the file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(source, "", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}") from None
+    return parse_config(data, source, env)
+

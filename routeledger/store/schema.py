@@ -1,0 +1,61 @@
+"""Versioned, idempotent schema migrations: numbered `.sql` files applied once each, in order.
+
+The applied set lives in `schema_version`, so every backend (chDB, a server) knows where it stands;
+the DDL itself is `IF NOT EXISTS`, so a migration interrupted between its statement and its version
+row is simply applied again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from importlib import resources
+
+MIGRATIONS_PACKAGE = "routeledger.store.migrations"
+
+SCHEMA_VERSION_DDL = """
+CREATE TABLE IF NOT EXISTS schema_version
+(
+    version    UInt32,
+    name       String,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = MergeTree
+ORDER BY version
+"""
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every numbered file, ascending."""
+    found = []
+    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def statements(sql: str) -> Iterator[str]:
+    """Split a file into statements on `;` at a line end; comments-only chunks are dropped."""
+    for chunk in sql.split(";\n"):
+        body = "\n".join(line for line in chunk.splitlines() if not line.strip().startswith("--"))
+        if body.strip().rstrip(";").strip():
+            yield body.strip().rstrip(";")
+
+
+Execute = Callable[[str, Mapping[str, Any] | None], None]
+
+RECORD_VERSION = "INSERT INTO schema_version (version, name) VALUES ({version:UInt32}, {name:String})"
+
+
+def apply_migrations(execute: Execute, applied: set[int]) -> list[str]:
+    """Run every migration not yet in `applied`; `execute` runs one statement with parameters."""
+    done = []
+    for version, name, sql in migration_files():
+        if version in applied:
+            continue
+        for statement in statements(sql):
+            execute(statement, None)
+        execute(RECORD_VERSION, {"version": version, "name": name})
+        done.append(name)
+    return done

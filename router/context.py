@@ -1,0 +1,21 @@
+"""What the router knows about one user request while it runs its chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from routeledger.config import RouteConfig
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    request_id: str
+    route_name: str
+    route: RouteConfig
+    tenant: str
+    feature: str
+    traffic_class: str
+    stream: bool
+    #: Wall clock at arrival (ns since the epoch) and the monotonic deadline (s) of the whole request.
+    start_ns: int
+    deadline: float
