@@ -1,6 +1,7 @@
 -- Cost by any combination of route, task, tenant, feature, model, provider.
 -- Dimensions not asked for collapse to '' so one statement serves every grouping without
--- building SQL text; the caller drops those columns.
+-- building SQL text; the caller drops those columns. The WHERE clause names columns with their
+-- table because the output aliases shadow them.
 SELECT
     if({by_route:Bool}, route, '')       AS route,
     if({by_task:Bool}, task, '')         AS task,
@@ -17,11 +18,11 @@ SELECT
     sumIf(llm_attempts.cost_usd, outcome != 'success') AS failed_cost_usd
 FROM llm_attempts
 WHERE ts >= {since:DateTime64(6, 'UTC')} AND ts < {until:DateTime64(6, 'UTC')}
-  AND (empty({routes:Array(String)}) OR has({routes:Array(String)}, route))
-  AND (empty({tasks:Array(String)}) OR has({tasks:Array(String)}, task))
-  AND (empty({tenants:Array(String)}) OR has({tenants:Array(String)}, tenant))
-  AND (empty({features:Array(String)}) OR has({features:Array(String)}, feature))
-  AND (empty({models:Array(String)}) OR has({models:Array(String)}, model))
-  AND (empty({providers:Array(String)}) OR has({providers:Array(String)}, provider))
+  AND (empty({routes:Array(String)}) OR has({routes:Array(String)}, llm_attempts.route))
+  AND (empty({tasks:Array(String)}) OR has({tasks:Array(String)}, llm_attempts.task))
+  AND (empty({tenants:Array(String)}) OR has({tenants:Array(String)}, llm_attempts.tenant))
+  AND (empty({features:Array(String)}) OR has({features:Array(String)}, llm_attempts.feature))
+  AND (empty({models:Array(String)}) OR has({models:Array(String)}, llm_attempts.model))
+  AND (empty({providers:Array(String)}) OR has({providers:Array(String)}, llm_attempts.provider))
 GROUP BY route, task, tenant, feature, model, provider
 ORDER BY cost_usd DESC, route, task, tenant, feature, model, provider

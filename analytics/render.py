@@ -35,7 +35,11 @@ def to_csv(table: pa.Table) -> str:
 
 def to_rich(table: pa.Table, title: str) -> Table:
     view = Table(title=title, title_justify="left", header_style="bold")
-    numeric = {f.name for f in table.schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type)}
+    numeric = {
+        f.name
+        for f in table.schema
+        if pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type)
+    }
     for name in table.column_names:
         view.add_column(name, justify="right" if name in numeric else "left")
     for row in table.to_pylist():

@@ -108,4 +108,3 @@ def _convert_ids(obj: dict[str, Any]) -> None:
                 obj[key] = base64.b64encode(bytes.fromhex(value)).decode()
             except ValueError:
                 raise OtlpDecodeError(f"{key} {value[:40]!r} is not a hex string") from None
-

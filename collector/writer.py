@@ -60,6 +60,7 @@ class BatchWriter:
         self._oldest = 0.0
         self._cond = threading.Condition()
         self._stopping = False
+        self._flushing = False
         self._thread = threading.Thread(target=self._run, name="attempt-writer", daemon=True)
 
     def start(self) -> BatchWriter:
@@ -83,6 +84,20 @@ class BatchWriter:
         with self._cond:
             return len(self._pending)
 
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Write everything submitted so far now; True once it is in the store."""
+        deadline = self.clock() + timeout_s
+        with self._cond:
+            target = self.stats.received_rows
+            self._flushing = True
+            self._cond.notify_all()
+            while self.stats.written_rows < target:
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Flush what is pending, then stop."""
         with self._cond:
@@ -102,7 +117,8 @@ class BatchWriter:
             while True:
                 if self._pending:
                     waited = self.clock() - self._oldest
-                    if self._stopping or len(self._pending) >= self.max_rows or waited >= self.max_delay_s:
+                    now = self._stopping or self._flushing
+                    if now or len(self._pending) >= self.max_rows or waited >= self.max_delay_s:
                         batch = self._pending[: self.max_rows]
                         del self._pending[: self.max_rows]
                         self._oldest = self.clock()
@@ -111,6 +127,7 @@ class BatchWriter:
                 elif self._stopping:
                     return None
                 else:
+                    self._flushing = False
                     self._cond.wait()
 
     def _write(self, batch: list[AttemptRow]) -> None:
@@ -130,6 +147,8 @@ class BatchWriter:
                     self._cond.wait(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY_S)
                 continue
-            self.stats.written_rows += len(batch)
-            self.stats.batches += 1
+            with self._cond:
+                self.stats.written_rows += len(batch)
+                self.stats.batches += 1
+                self._cond.notify_all()
             return

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
 from routeledger.errors import ConfigError
 
@@ -106,10 +106,23 @@ class ExplicitPrice(StrictModel):
     cache_read_per_mtok: Decimal | None = Field(default=None, ge=0)
 
 
+def _price_kind(value: Any) -> str:
+    """Which price shape the user meant, so errors talk about that shape only."""
+    if isinstance(value, dict):
+        return "GenaiPricesRef" if "genai_prices" in value else "ExplicitPrice"
+    return "GenaiPricesRef" if isinstance(value, GenaiPricesRef) else "ExplicitPrice"
+
+
+PriceConfig = Annotated[
+    Annotated[GenaiPricesRef, Tag("GenaiPricesRef")] | Annotated[ExplicitPrice, Tag("ExplicitPrice")],
+    Discriminator(_price_kind),
+]
+
+
 class ModelConfig(StrictModel):
     provider: str
     upstream: str
-    price: GenaiPricesRef | ExplicitPrice
+    price: PriceConfig
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(default=4096, gt=0)
     capabilities: frozenset[Capability] = frozenset()
@@ -184,7 +197,7 @@ class FaultKind(StrEnum):
     SERVER_ERROR = "server_error"  # 500/502/503 (status), an outage window is one of these
     RESET = "reset"  # connection closed before any response byte
     NO_RESPONSE = "no_response"  # accepts the request and never answers
-    SLOW_FIRST_TOKEN = "slow_first_token"  # waits delay_ms before the first byte
+    SLOW_FIRST_TOKEN = "slow_first_token"  # noqa: S105 - waits delay_ms before the first byte
     EMPTY = "empty"  # 200 with empty content
     INVALID_JSON = "invalid_json"  # broken JSON although JSON output was asked
     CONTEXT_LENGTH = "context_length"  # 400 context_length_exceeded
@@ -341,4 +354,3 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(source, "", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}") from None
     return parse_config(data, source, env)
-

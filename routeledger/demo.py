@@ -45,7 +45,12 @@ WORKLOAD: tuple[tuple[str, str, str, str], ...] = (
     ("support", "globex", "chat", "How do I return a pair of shoes that do not fit?"),
     ("summarize", "acme", "ticket-summary", "Summarize: the customer reports the app crashes on login " * 6),
     ("summarize", "initech", "ticket-summary", "Summarize this thread about a delayed refund. " * 10),
-    ("extract", "globex", "invoice-extract", "Extract the total and the due date: Invoice 991, total 120 EUR, due 3 May."),
+    (
+        "extract",
+        "globex",
+        "invoice-extract",
+        "Extract the total and the due date: Invoice 991, total 120 EUR, due 3 May.",
+    ),
     ("draft", "initech", "reply-draft", "Draft a short polite reply confirming the meeting on Tuesday."),
     ("support", "initech", "chat", "Why did my payment fail?"),
     ("extract", "acme", "invoice-extract", "Extract vendor and amount: ACME Corp, 4,300 USD."),
@@ -128,7 +133,18 @@ def _start(name: str, command: list[str], config_path: Path, workdir: Path, env:
     ready = workdir / f"{name}.ready"
     log = (workdir / f"{name}.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "routeledger", *command, "--config", str(config_path), "--port", "0", "--ready-file", str(ready)],
+        [
+            sys.executable,
+            "-m",
+            "routeledger",
+            *command,
+            "--config",
+            str(config_path),
+            "--port",
+            "0",
+            "--ready-file",
+            str(ready),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **env},
@@ -213,7 +229,9 @@ def _count_stored(collector_url: str, since: datetime) -> int:
 
     store = ServiceAttemptStore(collector_url)
     try:
-        table = store.query("SELECT count() AS n FROM llm_attempts WHERE ts >= {since:DateTime64(6, 'UTC')}", {"since": since})
+        table = store.query(
+            "SELECT count() AS n FROM llm_attempts WHERE ts >= {since:DateTime64(6, 'UTC')}", {"since": since}
+        )
     finally:
         store.close()
     return int(table.column("n")[0].as_py())
@@ -275,4 +293,3 @@ def _report(
                 highlight=False,
             )
     return 0
-

@@ -106,6 +106,7 @@ def resolve_price(ref: GenaiPricesRef | ExplicitPrice) -> ModelPricing:
 @lru_cache(maxsize=256)
 def _library_price(model_ref: str, provider_id: str | None) -> FlatPrice | TieredPrice:
     from genai_prices import data_snapshot
+    from genai_prices.types import TieredPrices
 
     snapshot = data_snapshot.get_snapshot()
     try:
@@ -115,14 +116,12 @@ def _library_price(model_ref: str, provider_id: str | None) -> FlatPrice | Tiere
     except Exception as exc:  # the library raises plain exceptions for unknown providers
         raise UnknownPrice(f"genai-prices cannot resolve {model_ref!r}: {exc}") from exc
     model_price = model.get_prices(datetime.now(UTC))
-    rates = (model_price.input_mtok, model_price.output_mtok, model_price.cache_read_mtok)
-    if all(r is None or isinstance(r, Decimal) for r in rates):
-        input_rate = model_price.input_mtok or Decimal(0)
-        return FlatPrice(
-            input_per_mtok=input_rate,
-            output_per_mtok=model_price.output_mtok or Decimal(0),
-            cache_read_per_mtok=model_price.cache_read_mtok if model_price.cache_read_mtok is not None else input_rate,
-        )
+    input_rate, output_rate, cache_rate = model_price.input_mtok, model_price.output_mtok, model_price.cache_read_mtok
+    if all(r is None or isinstance(r, Decimal) for r in (input_rate, output_rate, cache_rate)):
+        assert not isinstance(input_rate, TieredPrices) and not isinstance(output_rate, TieredPrices)
+        assert not isinstance(cache_rate, TieredPrices)
+        base = input_rate or Decimal(0)
+        return FlatPrice(base, output_rate or Decimal(0), cache_rate if cache_rate is not None else base)
     return TieredPrice(model_price)
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -91,8 +92,16 @@ def serve(
             write_ready_file(ready_file, url, **ready_extra)
         await task
 
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal; with the default action
+    # that would kill the process before the caller's `finally` blocks (close the store, remove
+    # the service file) run. Turning it into SystemExit lets them run.
+    signal.signal(signal.SIGTERM, _exit_gracefully)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
+
+
+def _exit_gracefully(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 class ServerThread:
@@ -102,7 +111,6 @@ class ServerThread:
         self._sock = bind_socket(host, port)
         self.url = socket_url(self._sock)
         self._server = uvicorn.Server(uvicorn_config(app, loop="asyncio"))
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._run, name=f"server {self.url}", daemon=True)
 
     def _run(self) -> None:

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
 import httpx
 import orjson
 from fastapi import FastAPI, Request

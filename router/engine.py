@@ -87,7 +87,9 @@ class Engine:
         self.client = client
         self.targets = resolve_targets(config)
 
-    async def run(self, ctx: RequestContext, request: ChatRequest, raw: dict[str, object], on_attempt: AttemptSink) -> Result:
+    async def run(
+        self, ctx: RequestContext, request: ChatRequest, raw: dict[str, object], on_attempt: AttemptSink
+    ) -> Result:
         attempts: list[AttemptOutcome] = []
         chain = ctx.route.chain
         for index, name in enumerate(chain[: ctx.route.max_attempts], start=1):
@@ -137,7 +139,9 @@ class Engine:
                 except (ValueError, KeyError, IndexError, TypeError):
                     failure, error_type = FailureClass.INVALID_OUTPUT, "malformed_response"
             else:
-                upstream_error = target.adapter.decode_error(status, response.content, response.headers.get("retry-after"))
+                upstream_error = target.adapter.decode_error(
+                    status, response.content, response.headers.get("retry-after")
+                )
                 failure = classify_status(upstream_error)
                 error_type = str(status)
         except httpx.HTTPError as exc:
@@ -183,7 +187,9 @@ def final_error(outcome: AttemptOutcome) -> GatewayError:
     if failure is FailureClass.BAD_REQUEST:
         return GatewayError(400, message, "invalid_request_error", upstream.code if upstream else None, None)
     if failure is FailureClass.AUTH:
-        return GatewayError(502, f"The provider refused the gateway's credentials: {message}", "upstream_error", "upstream_auth")
+        return GatewayError(
+            502, f"The provider refused the gateway's credentials: {message}", "upstream_error", "upstream_auth"
+        )
     if failure is FailureClass.QUOTA_EXHAUSTED:
         return GatewayError(502, f"The provider account is out of quota: {message}", "upstream_error", "upstream_quota")
     return GatewayError(502, f"The upstream answer was unusable ({failure.value}).", "upstream_error", failure.value)
@@ -192,7 +198,9 @@ def final_error(outcome: AttemptOutcome) -> GatewayError:
 def exhausted_error(last: AttemptOutcome | None) -> GatewayError:
     """Every allowed attempt failed with a transient failure, or the deadline passed."""
     if last is None:
-        return GatewayError(504, "The request deadline passed before any upstream attempt.", "timeout", "deadline_exceeded")
+        return GatewayError(
+            504, "The request deadline passed before any upstream attempt.", "timeout", "deadline_exceeded"
+        )
     failure = last.failure.value if last.failure else "unknown"
     status = 504 if last.failure is FailureClass.TIMEOUT_BEFORE_FIRST_BYTE else 503
     return GatewayError(

@@ -106,7 +106,8 @@ class Simulator:
 
     def plan(self, api: str, provider: str, exchange: Exchange, body: dict[str, Any]) -> Plan:
         model = str(body.get("model") or "")
-        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        raw_messages = body.get("messages")
+        messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
         system = body.get("system") if api == wire.ANTHROPIC else None
         input_tokens = count_input_tokens(messages, system, body.get("tools"))
         profile = profile_for(self.config, provider, model)
@@ -255,7 +256,8 @@ class SimulatorProtocol(asyncio.Protocol):
             return
         plan = self.sim.plan(api, provider, exchange, body)
         self.sim.record(plan, exchange)
-        if plan.fault is None and not plan.stream and self.sim.fast_path_ok:
+        fits = plan.input_tokens <= plan.profile.context_window
+        if plan.fault is None and not plan.stream and fits and self.sim.fast_path_ok:
             self._respond_complete(plan, exchange.keep_alive)
             return
         self.busy = True

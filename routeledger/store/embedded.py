@@ -18,8 +18,8 @@ from typing import Any
 import pyarrow as pa
 
 from routeledger.errors import QueryError, StoreError
-from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations
 from routeledger.store.params import bind_params
+from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations
 
 INSERT_ATTEMPTS = (
     "INSERT INTO llm_attempts ({columns}) "
@@ -87,7 +87,7 @@ class ChdbAttemptStore:
         sql = INSERT_ATTEMPTS.format(columns=", ".join(batch.column_names))
         with self._write_lock:
             try:
-                self._writer.query(sql, params={"token": dedup_token})
+                self._writer.query(sql, params=bind_params({"token": dedup_token}))
             except Exception as exc:
                 raise StoreError(f"insert into llm_attempts failed: {exc}") from exc
 
@@ -101,9 +101,7 @@ class ChdbAttemptStore:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         with self._read_lock:
             try:
-                result: pa.Table = self._reader.query(
-                    sql, "ArrowTable", params=bind_params(params) if params else None
-                )
+                result: pa.Table = self._reader.query(sql, "ArrowTable", params=bind_params(params) if params else None)
             except Exception as exc:
                 raise QueryError(_clean_error(str(exc))) from exc
         return result

@@ -8,8 +8,8 @@ row is simply applied again.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 from importlib import resources
+from typing import Any
 
 MIGRATIONS_PACKAGE = "routeledger.store.migrations"
 

@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from routeledger.errors import QueryError, StoreError, StoreUnavailable
 from routeledger.store.embedded import _clean_error
-from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations
 from routeledger.store.params import normalize_params
+from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations
 
 
 class ClickHouseAttemptStore:
@@ -49,9 +49,7 @@ class ClickHouseAttemptStore:
         if self.readonly:
             raise StoreError("this store was opened read-only")
         try:
-            self._client.insert_arrow(
-                "llm_attempts", batch, settings={"insert_deduplication_token": dedup_token}
-            )
+            self._client.insert_arrow("llm_attempts", batch, settings={"insert_deduplication_token": dedup_token})
         except Exception as exc:
             raise StoreError(f"insert into llm_attempts failed: {_clean_error(str(exc))}") from exc
 

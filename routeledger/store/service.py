@@ -33,9 +33,7 @@ class ServiceAttemptStore:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         try:
-            response = self._client.post(
-                QUERY_PATH, json={"sql": sql, "params": _jsonable(params or {})}
-            )
+            response = self._client.post(QUERY_PATH, json={"sql": sql, "params": _jsonable(params or {})})
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"the routeledger service is not reachable: {exc}") from exc
         if response.status_code != 200:

@@ -90,7 +90,10 @@ class AnthropicAdapter:
                     {
                         "id": block.get("id", ""),
                         "type": "function",
-                        "function": {"name": block.get("name", ""), "arguments": orjson.dumps(block.get("input", {})).decode()},
+                        "function": {
+                            "name": block.get("name", ""),
+                            "arguments": orjson.dumps(block.get("input", {})).decode(),
+                        },
                     }
                 )
         usage_data = data.get("usage") or {}
@@ -149,7 +152,7 @@ def anthropic_usage(usage: dict[str, Any]) -> Usage:
 def _code_for(err_type: str | None, message: str) -> str | None:
     """OpenAI-style codes for Anthropic errors, so one classifier reads both."""
     lowered = message.lower()
-    if "prompt is too long" in lowered or "context" in lowered and "length" in lowered:
+    if "prompt is too long" in lowered or ("context" in lowered and "length" in lowered):
         return "context_length_exceeded"
     if err_type == "billing_error":
         return "insufficient_quota"
@@ -190,7 +193,9 @@ def _content(message: dict[str, Any]) -> Any:
             arguments = orjson.loads(function.get("arguments") or "{}")
         except orjson.JSONDecodeError:
             arguments = {}
-        blocks.append({"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""), "input": arguments})
+        blocks.append(
+            {"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""), "input": arguments}
+        )
     return blocks
 
 
