@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
 from routeledger.errors import ConfigError
+from routeledger.failures import FailureClass, Step
 
 DEFAULT_CONFIG_PATH = "routeledger.yaml"
 CONFIG_ENV = "ROUTELEDGER_CONFIG"
@@ -67,12 +68,58 @@ class Capability(StrEnum):
     STREAMING = "streaming"
 
 
+class ModelTier(StrEnum):
+    """How strong a model is; a quality failure falls back to a model at least as strong."""
+
+    BUDGET = "budget"
+    STANDARD = "standard"
+    PREMIUM = "premium"
+
+
+TIER_RANK = {ModelTier.BUDGET: 0, ModelTier.STANDARD: 1, ModelTier.PREMIUM: 2}
+
+
+class BreakerConfig(StrictModel):
+    """Circuit breaker per (provider, model): quarantine a failing model instead of hammering it.
+
+    Defaults follow seed 000: a model that keeps returning 429/5xx is quarantined starting at 10
+    minutes, growing exponentially on repeated trips (capped), then retested by a single probe.
+    """
+
+    enabled: bool = True
+    #: Calls are judged over this sliding time window, in seconds.
+    window_s: float = Field(default=60.0, gt=0)
+    #: No verdict before this many calls in the window (a single failure is not an outage).
+    min_calls: int = Field(default=10, ge=1)
+    #: Share of failed calls in the window that opens the breaker.
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    #: A call whose time to first token (or whole duration) exceeds this counts as slow.
+    slow_call_s: float | None = Field(default=None, gt=0)
+    #: Share of slow calls in the window that opens the breaker.
+    slow_call_rate: float = Field(default=1.0, gt=0, le=1)
+    #: First quarantine, in seconds; each consecutive trip multiplies it, up to `max_open_s`.
+    open_s: float = Field(default=600.0, gt=0)
+    multiplier: float = Field(default=2.0, ge=1)
+    max_open_s: float = Field(default=3600.0, gt=0)
+    #: Relative jitter on each quarantine (0.1 = ±10%), so replicas do not probe in lockstep.
+    jitter: float = Field(default=0.1, ge=0, lt=1)
+    #: After this many healthy windows in a row the trip count steps down by one.
+    decay_windows: int = Field(default=3, ge=1)
+    #: Probe calls admitted in HALF_OPEN; the rest are skipped until the probes resolve.
+    half_open_probes: int = Field(default=1, ge=1)
+    #: A probe that takes longer than this fails, so a hung probe cannot freeze the breaker.
+    probe_timeout_s: float = Field(default=10.0, gt=0)
+
+
 class ProviderConfig(StrictModel):
     kind: ProviderKind
     base_url: str
     api_key_env: str | None = None
     #: Value of `gen_ai.provider.name` on spans; defaults to the kind ("openai", "anthropic").
     system: str | None = None
+    breaker: BreakerConfig = BreakerConfig()
+    #: Requests in flight to this provider at most; beyond it the chain moves on at once.
+    max_in_flight: int | None = Field(default=None, ge=1)
 
     @field_validator("base_url")
     @classmethod
@@ -126,6 +173,50 @@ class ModelConfig(StrictModel):
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(default=4096, gt=0)
     capabilities: frozenset[Capability] = frozenset()
+    #: Strength for quality fallbacks; when absent, the output price ranks the models.
+    tier: ModelTier | None = None
+
+
+class TimeoutConfig(StrictModel):
+    """Per-phase limits of one request, in seconds."""
+
+    connect_s: float = Field(default=3.0, gt=0)
+    #: No response (non-streaming) or no first content token (streaming) within this: the provider is
+    #: silent, and the route falls over instead of waiting.
+    first_byte_s: float = Field(default=20.0, gt=0)
+    #: A stream silent for longer than this between chunks has stalled.
+    idle_s: float = Field(default=15.0, gt=0)
+    #: The whole request, every attempt and backoff included; nothing outlives it.
+    total_s: float = Field(default=60.0, gt=0)
+
+
+class PolicyConfig(StrictModel):
+    """How the route reacts to a failed attempt (defaults from seeds 001-003)."""
+
+    #: Retries of the same model within one request.
+    max_retries: int = Field(default=1, ge=0, le=3)
+    #: Seed 001: by default never both retry and fall back for one failure.
+    retry_and_fallback: bool = False
+    #: Full-jitter exponential backoff: retry n waits U[0, min(cap, base·2ⁿ)) seconds.
+    backoff_base_s: float = Field(default=0.2, ge=0)
+    backoff_cap_s: float = Field(default=2.0, ge=0)
+    #: A Retry-After longer than this is not waited for: the route falls over instead.
+    max_retry_after_s: float = Field(default=5.0, ge=0)
+    #: No attempt starts with less than this left before the deadline.
+    min_attempt_s: float = Field(default=0.25, ge=0)
+    #: Overrides of the default step per failure class (e.g. rate_limited: fallback).
+    steps: dict[FailureClass, Step] = {}
+    #: Tell the client in the response body when a fallback answered.
+    notify_fallback: bool = False
+
+
+class HandoffConfig(StrictModel):
+    """What a fallback attempt is sent (seed 001: never the whole history by default)."""
+
+    #: Messages kept before the last user turn, besides the system prompt; None keeps everything.
+    context_turns: int | None = Field(default=2, ge=0)
+    #: A lower max_tokens for the backup, if set.
+    max_tokens: int | None = Field(default=None, ge=1)
 
 
 class RouteConfig(StrictModel):
@@ -134,8 +225,11 @@ class RouteConfig(StrictModel):
     traffic_class: TrafficClass = TrafficClass.NON_CRITICAL
     #: Upper bound on upstream attempts for one user request (seed 001: two steps are enough).
     max_attempts: int = Field(default=2, ge=1, le=5)
-    #: Whole-request budget in seconds; no attempt starts after it and none outlives it.
-    timeout_s: float = Field(default=30.0, gt=0)
+    #: Capabilities every model of the chain must have (checked at load).
+    requires: frozenset[Capability] = frozenset()
+    timeouts: TimeoutConfig = TimeoutConfig()
+    policy: PolicyConfig = PolicyConfig()
+    fallback: HandoffConfig = HandoffConfig()
     description: str = ""
 
 
@@ -153,11 +247,31 @@ class TelemetryConfig(StrictModel):
     schedule_delay_ms: int = Field(default=200, gt=0)
 
 
+class RetryBudgetConfig(StrictModel):
+    """Router-wide retry budget (Envoy): retries in flight at most `percent`% of requests in flight,
+    but always at least `min_concurrency`, so an outage cannot turn into a retry storm."""
+
+    percent: float = Field(default=20.0, ge=0, le=100)
+    min_concurrency: int = Field(default=3, ge=0)
+
+
+class RetryThrottleConfig(StrictModel):
+    """Per-provider retry throttle (gRPC semantics): each retryable failure costs a token, each
+    success earns `token_ratio`; retries are allowed only while tokens exceed half of `max_tokens`."""
+
+    max_tokens: float = Field(default=10.0, gt=0)
+    token_ratio: float = Field(default=0.1, gt=0)
+
+
 class RouterServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     #: Tenant used when a request names none.
     default_tenant: str = "default"
+    #: Largest accepted request body, in bytes.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    retry_budget: RetryBudgetConfig = RetryBudgetConfig()
+    retry_throttle: RetryThrottleConfig = RetryThrottleConfig()
 
 
 class CollectorConfig(StrictModel):
@@ -309,6 +423,14 @@ def _check_references(config: RouteledgerConfig) -> tuple[str, str] | None:
                 return f"routes.{name}.chain[{i}]", f"unknown model {model_name!r} (known: {known})"
         if len(set(route.chain)) != len(route.chain):
             return f"routes.{name}.chain", "a model appears twice in the chain"
+        for i, model_name in enumerate(route.chain):
+            missing = route.requires - config.models[model_name].capabilities
+            if missing:
+                lacking = ", ".join(sorted(missing))
+                return f"routes.{name}.chain[{i}]", f"model {model_name!r} lacks {lacking}, which the route requires"
+        timeouts = route.timeouts
+        if timeouts.first_byte_s > timeouts.total_s:
+            return f"routes.{name}.timeouts.first_byte_s", "must not exceed total_s"
     for name, model in config.models.items():
         price = model.price
         if isinstance(price, GenaiPricesRef):

@@ -52,6 +52,13 @@ STREAM: Final = "routeledger.stream"
 TTFT_MS: Final = "routeledger.ttft_ms"
 REASON: Final = "routeledger.reason"
 ATTEMPTS: Final = "routeledger.attempts"
+USAGE_ESTIMATED: Final = "routeledger.usage_estimated"
+BREAKER_PROBE: Final = "routeledger.breaker_probe"
+SKIPPED_MODEL: Final = "routeledger.skipped_model"
+SKIP_REASON: Final = "routeledger.skip_reason"
+
+#: Span event on the request span for each model passed over without an attempt.
+SKIP_EVENT: Final = "routeledger.model_skipped"
 
 # --- resource attributes ------------------------------------------------------------------------
 SERVICE_NAME: Final = "service.name"

@@ -19,3 +19,5 @@ class RequestContext:
     #: Wall clock at arrival (ns since the epoch) and the monotonic deadline (s) of the whole request.
     start_ns: int
     deadline: float
+    #: The client asked for usage in the stream (stream_options.include_usage).
+    include_usage: bool = False

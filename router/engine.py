@@ -1,58 +1,53 @@
-"""The attempt loop: walk the route's chain, one upstream attempt at a time, within the deadline.
+"""The attempt loop: run a request's chain, one upstream attempt at a time, within its deadline.
 
-Foundation rule (the failure-handling issue refines it): a timeout, a 429 or a 5xx moves to the next
-model of the chain; anything else ends the request with the provider's reason; at most
-`route.max_attempts` attempts. Every attempt's outcome is a value, recorded as one span.
+The chain (`router.chain`) decides which model goes next and why; this module makes the calls,
+turns each into an `AttemptOutcome` value (classified, priced, with its billable verdict), feeds the
+breakers and retry throttles, and hands every outcome to the telemetry sink as it ends.
+
+Streaming (`run_stream`) commits at the first content token: before it, any failure falls over
+transparently and the client sees one clean stream; after it, a cut or stalled stream ends with an
+explicit error event (never a clean finish of a truncated answer) — see `router.relay`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 
-from routeledger.attempt import Decision, Outcome
-from routeledger.config import ModelConfig, ProviderConfig, RouteledgerConfig
-from routeledger.pricing import ModelPricing, PriceSource, resolve_price
+from routeledger.attempt import Outcome
+from routeledger.config import RouteledgerConfig
+from routeledger.failures import RULES, FailureClass, Step
+from routeledger.pricing import PriceSource, Usage
+from routeledger.tokens import count_input_tokens
+from router.breaker import BreakerBoard
+from router.budget import RetryBudget, RetryThrottle
+from router.bulkhead import Bulkhead
+from router.capabilities import required_capabilities
+from router.chain import Chain, Guards, Plan, Skip, Stop
 from router.chat import ChatRequest, requested_max_tokens
+from router.classify import classify_answer, classify_exception, classify_status
 from router.context import RequestContext
 from router.errors import GatewayError
-from router.failures import BILLABLE, FailureClass, classify_exception, classify_status
+from router.handoff import handoff_body, handoff_max_tokens
 from router.outcome import AttemptOutcome
-from router.providers import ProviderAdapter, adapter_for
+from router.providers.base import Completion, UpstreamError
+from router.relay import LiveStream, open_stream
+from router.targets import Target, resolve_targets
+from router.upstream import Upstream
 
 ZERO = Decimal(0)
 
 #: Called with each attempt as soon as it ends (telemetry records it).
 AttemptSink = Callable[[AttemptOutcome], None]
-
-#: Failures after which the foundation rule moves on to the next model.
-MOVE_ON = frozenset(
-    {
-        FailureClass.TRANSIENT_NETWORK,
-        FailureClass.RATE_LIMITED,
-        FailureClass.PROVIDER_ERROR,
-        FailureClass.TIMEOUT_BEFORE_FIRST_BYTE,
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A chain hop resolved once at start-up: model, provider, adapter, URL, price."""
-
-    name: str
-    model: ModelConfig
-    provider_name: str
-    provider: ProviderConfig
-    adapter: ProviderAdapter
-    url: str
-    server_address: str
-    pricing: ModelPricing
+#: Called with each model passed over without an attempt (quarantined, saturated).
+SkipSink = Callable[[Skip], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,104 +57,229 @@ class Result:
     error: GatewayError | None
 
 
-def resolve_targets(config: RouteledgerConfig) -> dict[str, Target]:
-    targets = {}
-    for name, model in config.models.items():
-        provider = config.providers[model.provider]
-        adapter = adapter_for(provider.kind)
-        url = adapter.url(provider)
-        targets[name] = Target(
-            name=name,
-            model=model,
-            provider_name=model.provider,
-            provider=provider,
-            adapter=adapter,
-            url=url,
-            server_address=urlsplit(url).hostname or "",
-            pricing=resolve_price(model.price),
-        )
-    return targets
+@dataclass(frozen=True, slots=True)
+class StreamStart:
+    """Either a committed stream to relay, or the error the chain ended with before committing."""
+
+    attempts: tuple[AttemptOutcome, ...]
+    live: LiveStream | None
+    error: GatewayError | None
 
 
 class Engine:
-    def __init__(self, config: RouteledgerConfig, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        config: RouteledgerConfig,
+        upstream: Upstream,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        seed: int | None = None,
+    ) -> None:
         self.config = config
-        self.client = client
+        self.upstream = upstream
         self.targets = resolve_targets(config)
+        self.guards = Guards(
+            breakers=BreakerBoard({name: p.breaker for name, p in config.providers.items()}, clock, seed),
+            budget=RetryBudget(config.router.retry_budget),
+            throttle=RetryThrottle(config.router.retry_throttle),
+            bulkheads={name: Bulkhead(p.max_in_flight) for name, p in config.providers.items()},
+            rng=random.Random(seed),
+        )
+
+    # --- chains --------------------------------------------------------------------------------
+
+    def chain(self, ctx: RequestContext, request: ChatRequest, raw: dict[str, Any]) -> Chain:
+        route = ctx.route
+        return Chain(
+            route_name=ctx.route_name,
+            route=route,
+            targets=[self.targets[name] for name in route.chain],
+            needed=required_capabilities(request) | route.requires,
+            prompt_tokens=count_input_tokens(raw["messages"], None, raw.get("tools")),
+            deadline=ctx.deadline,
+            guards=self.guards,
+        )
 
     async def run(
-        self, ctx: RequestContext, request: ChatRequest, raw: dict[str, object], on_attempt: AttemptSink
+        self, ctx: RequestContext, request: ChatRequest, raw: dict[str, Any], on_attempt: AttemptSink, on_skip: SkipSink
     ) -> Result:
+        chain = self.chain(ctx, request, raw)
         attempts: list[AttemptOutcome] = []
-        chain = ctx.route.chain
-        for index, name in enumerate(chain[: ctx.route.max_attempts], start=1):
-            if time.monotonic() >= ctx.deadline:
-                break
-            decision = Decision.FIRST if index == 1 else Decision.FALLBACK
-            reason = attempts[-1].failure.value if attempts and attempts[-1].failure else ""
-            outcome = await self.attempt(ctx, self.targets[name], request, raw, index, decision, reason)
-            attempts.append(outcome)
-            on_attempt(outcome)
-            if outcome.ok:
-                return Result(tuple(attempts), outcome, None)
-            if outcome.failure not in MOVE_ON:
-                return Result(tuple(attempts), None, final_error(outcome))
-        last = attempts[-1] if attempts else None
-        return Result(tuple(attempts), None, exhausted_error(last))
+        self.guards.budget.request_started()
+        try:
+            step: Plan | Stop = chain.first()
+            while isinstance(step, Plan):
+                _report_skips(chain, on_skip)
+                outcome = await self._attempt(ctx, chain, step, request, raw, len(attempts) + 1)
+                attempts.append(outcome)
+                on_attempt(outcome)
+                if outcome.ok:
+                    return Result(tuple(attempts), outcome, None)
+                step = chain.after(outcome, step.target)
+            _report_skips(chain, on_skip)
+            return Result(tuple(attempts), None, step.error)
+        finally:
+            self.guards.budget.request_finished()
 
-    async def attempt(
-        self,
-        ctx: RequestContext,
-        target: Target,
-        request: ChatRequest,
-        raw: dict[str, object],
-        index: int,
-        decision: Decision,
-        reason: str,
-    ) -> AttemptOutcome:
-        body = target.adapter.encode(request, raw, target.model, requested_max_tokens(request))
+    async def run_stream(
+        self, ctx: RequestContext, request: ChatRequest, raw: dict[str, Any], on_attempt: AttemptSink, on_skip: SkipSink
+    ) -> StreamStart:
+        chain = self.chain(ctx, request, raw)
+        attempts: list[AttemptOutcome] = []
+        self.guards.budget.request_started()
+        try:
+            step: Plan | Stop = chain.first()
+            while isinstance(step, Plan):
+                _report_skips(chain, on_skip)
+                started = await self._stream_attempt(ctx, chain, step, request, raw, len(attempts) + 1)
+                if isinstance(started, LiveStream):
+                    return StreamStart(tuple(attempts), started, None)
+                attempts.append(started)
+                on_attempt(started)
+                step = chain.after(started, step.target)
+            _report_skips(chain, on_skip)
+            return StreamStart(tuple(attempts), None, step.error)
+        finally:
+            self.guards.budget.request_finished()
+
+    # --- one attempt ---------------------------------------------------------------------------
+
+    def _prepare(
+        self, ctx: RequestContext, plan: Plan, request: ChatRequest, raw: dict[str, Any], index: int
+    ) -> tuple[httpx.Request, int | None, int]:
+        target = plan.target
+        body = handoff_body(raw, ctx.route.fallback) if plan.handoff else raw
+        asked = requested_max_tokens(request)
+        max_tokens = handoff_max_tokens(asked, ctx.route.fallback) if plan.handoff else None
+        payload = target.adapter.encode(request, body, target.model, max_tokens)
         headers = target.adapter.headers(target.provider)
         headers["x-routeledger-request-id"] = ctx.request_id
         headers["x-routeledger-attempt"] = str(index)
-        remaining = max(ctx.deadline - time.monotonic(), 0.001)
-        start_ns = time.time_ns()
-        status = 0
-        completion = None
-        upstream_error = None
-        failure: FailureClass | None = None
-        error_type = ""
+        prompt_tokens = count_input_tokens(body["messages"], None, body.get("tools"))
+        return (
+            self.upstream.request(target.url, headers, payload, ctx.route.timeouts.connect_s),
+            max_tokens,
+            prompt_tokens,
+        )
+
+    def _deadlines(self, ctx: RequestContext, plan: Plan) -> tuple[float, float]:
+        """(first byte, whole attempt) deadlines; a breaker probe gets its own shorter limit."""
+        now = time.monotonic()
+        total = min(ctx.deadline, plan.admission.deadline)
+        return min(now + ctx.route.timeouts.first_byte_s, total), total
+
+    async def _attempt(
+        self, ctx: RequestContext, chain: Chain, plan: Plan, request: ChatRequest, raw: dict[str, Any], index: int
+    ) -> AttemptOutcome:
+        if plan.delay_s:
+            await asyncio.sleep(plan.delay_s)
+        http_request, max_tokens, prompt_tokens = self._prepare(ctx, plan, request, raw, index)
+        first_byte, total = self._deadlines(ctx, plan)
+        start_ns, started = time.time_ns(), time.monotonic()
+        status, completion, upstream_error, failure, error_type = 0, None, None, None, ""
         try:
-            response = await self.client.post(
-                target.url, content=body, headers=headers, timeout=httpx.Timeout(remaining)
-            )
-            status = response.status_code
+            answer = await self.upstream.post(http_request, first_byte, total)
+            status = answer.status
             if status == 200:
                 try:
-                    completion = target.adapter.decode(response.content)
+                    completion = plan.target.adapter.decode(answer.body)
                 except (ValueError, KeyError, IndexError, TypeError):
                     failure, error_type = FailureClass.INVALID_OUTPUT, "malformed_response"
+                else:
+                    failure = classify_answer(request, completion, length_expected=max_tokens is not None)
+                    error_type = failure.value if failure else ""
             else:
-                upstream_error = target.adapter.decode_error(
-                    status, response.content, response.headers.get("retry-after")
-                )
-                failure = classify_status(upstream_error)
-                error_type = str(status)
+                upstream_error = plan.target.adapter.decode_error(status, answer.body, answer.retry_after)
+                failure, error_type = classify_status(upstream_error), str(status)
+        except TimeoutError:
+            failure, error_type = FailureClass.TIMEOUT_BEFORE_FIRST_BYTE, "timeout"
         except httpx.HTTPError as exc:
-            failure = classify_exception(exc)
-            error_type = type(exc.__cause__ or exc).__name__
-        end_ns = time.time_ns()
-        usage = completion.usage if completion else None
-        cost = target.pricing.cost(usage) if usage else ZERO
+            failure, error_type = classify_exception(exc), type(exc.__cause__ or exc).__name__
+        return self.finish(
+            ctx,
+            plan,
+            index,
+            start_ns,
+            time.monotonic() - started,
+            status,
+            failure,
+            error_type,
+            completion,
+            upstream_error,
+            completion.usage if completion else None,
+            prompt_tokens,
+            None,
+        )
+
+    async def _stream_attempt(
+        self, ctx: RequestContext, chain: Chain, plan: Plan, request: ChatRequest, raw: dict[str, Any], index: int
+    ) -> AttemptOutcome | LiveStream:
+        if plan.delay_s:
+            await asyncio.sleep(plan.delay_s)
+        http_request, _, prompt_tokens = self._prepare(ctx, plan, request, raw, index)
+        first_byte, total = self._deadlines(ctx, plan)
+        start_ns, started = time.time_ns(), time.monotonic()
+        opened = await open_stream(self.upstream, plan.target, http_request, first_byte)
+        if isinstance(opened, LiveStream):
+            opened.bind(self, ctx, plan, index, start_ns, started, prompt_tokens, total)
+            return opened
+        return self.finish(
+            ctx,
+            plan,
+            index,
+            start_ns,
+            time.monotonic() - started,
+            opened.status,
+            opened.failure,
+            opened.error_type,
+            None,
+            opened.upstream_error,
+            opened.usage,
+            prompt_tokens,
+            None,
+        )
+
+    # --- outcomes ------------------------------------------------------------------------------
+
+    def finish(
+        self,
+        ctx: RequestContext,
+        plan: Plan,
+        index: int,
+        start_ns: int,
+        elapsed_s: float,
+        status: int,
+        failure: FailureClass | None,
+        error_type: str,
+        completion: Completion | None,
+        upstream_error: UpstreamError | None,
+        usage: Usage | None,
+        prompt_tokens: int,
+        ttft_s: float | None,
+        *,
+        response_model: str = "",
+        finish_reason: str = "",
+        usage_estimated: bool = False,
+    ) -> AttemptOutcome:
+        """Price the attempt, feed breakers and throttles, release its slots: one outcome value."""
+        target = plan.target
+        billable = True if failure is None else RULES[failure].billable
+        estimated = usage_estimated
+        if usage is None and billable:
+            usage, estimated = Usage(prompt_tokens, 0), True  # the provider likely charged the prompt
+        cost = target.pricing.cost(usage) if usage is not None and billable else ZERO
+        source = target.pricing.source.value if usage is not None and billable else PriceSource.NONE.value
+        self._feed_guards(plan, failure, ttft_s if ttft_s is not None else elapsed_s)
         return AttemptOutcome(
             index=index,
-            decision=decision,
+            decision=plan.decision,
             model=target.name,
             provider=target.provider_name,
             provider_system=target.provider.provider_name,
             request_model=target.model.upstream,
             server_address=target.server_address,
             start_ns=start_ns,
-            end_ns=end_ns,
+            end_ns=start_ns + int(elapsed_s * 1e9),
             outcome=Outcome.SUCCESS if failure is None else Outcome.FAILURE,
             failure=failure,
             http_status=status,
@@ -168,44 +288,50 @@ class Engine:
             upstream_error=upstream_error,
             usage=usage,
             cost=cost,
-            price_source=target.pricing.source.value if usage else PriceSource.NONE.value,
-            billable=True if failure is None else BILLABLE[failure],
-            reason=reason,
-            ttft_ms=None,
+            price_source=source,
+            billable=billable,
+            reason=plan.reason,
+            ttft_ms=round(ttft_s * 1000, 3) if ttft_s is not None else None,
+            usage_estimated=estimated,
+            probe=plan.admission.probe,
+            stream=ctx.stream,
+            response_model_name=response_model,
+            finish=finish_reason,
         )
 
+    def _feed_guards(self, plan: Plan, failure: FailureClass | None, latency_s: float) -> None:
+        target = plan.target
+        breaker = self.guards.breakers.get(target.provider_name, target.name)
+        trips = failure is not None and RULES[failure].trips_breaker
+        breaker.record(plan.admission, failed=trips, slow=failure is None and breaker.is_slow(latency_s))
+        if failure is None:
+            self.guards.throttle.on_success(target.provider_name)
+        elif RULES[failure].step is Step.RETRY:
+            self.guards.throttle.on_retryable_failure(target.provider_name)
+        self.guards.bulkheads[target.provider_name].release()
+        if plan.budget_slot:
+            self.guards.budget.release()
 
-def final_error(outcome: AttemptOutcome) -> GatewayError:
-    """A failure no other model would fix: the provider's reason, passed through."""
-    failure = outcome.failure or FailureClass.UNKNOWN
-    upstream = outcome.upstream_error
-    message = upstream.message if upstream else f"The upstream attempt failed ({failure.value})."
-    if failure is FailureClass.CONTEXT_LENGTH_EXCEEDED:
-        return GatewayError(400, message, "invalid_request_error", "context_length_exceeded", "messages")
-    if failure is FailureClass.CONTENT_POLICY:
-        return GatewayError(400, message, "invalid_request_error", "content_policy_violation", None)
-    if failure is FailureClass.BAD_REQUEST:
-        return GatewayError(400, message, "invalid_request_error", upstream.code if upstream else None, None)
-    if failure is FailureClass.AUTH:
-        return GatewayError(
-            502, f"The provider refused the gateway's credentials: {message}", "upstream_error", "upstream_auth"
-        )
-    if failure is FailureClass.QUOTA_EXHAUSTED:
-        return GatewayError(502, f"The provider account is out of quota: {message}", "upstream_error", "upstream_quota")
-    return GatewayError(502, f"The upstream answer was unusable ({failure.value}).", "upstream_error", failure.value)
+    def breaker_state(self) -> dict[str, Any]:
+        guards = self.guards
+        return {
+            "breakers": guards.breakers.snapshot(),
+            "retry_budget": {
+                "active_requests": guards.budget.active_requests,
+                "active_retries": guards.budget.active_retries,
+                "overflow": guards.budget.overflow,
+            },
+            "retry_throttle": {"tokens": dict(guards.throttle.tokens), "overflow": guards.throttle.overflow},
+            "bulkheads": {
+                name: {"in_flight": b.in_flight, "limit": b.limit, "overflow": b.overflow}
+                for name, b in guards.bulkheads.items()
+            },
+        }
 
 
-def exhausted_error(last: AttemptOutcome | None) -> GatewayError:
-    """Every allowed attempt failed with a transient failure, or the deadline passed."""
-    if last is None:
-        return GatewayError(
-            504, "The request deadline passed before any upstream attempt.", "timeout", "deadline_exceeded"
-        )
-    failure = last.failure.value if last.failure else "unknown"
-    status = 504 if last.failure is FailureClass.TIMEOUT_BEFORE_FIRST_BYTE else 503
-    return GatewayError(
-        status,
-        f"No model of the route could answer: {last.index} attempt(s), last failure {failure}.",
-        "upstream_error",
-        "upstream_unavailable",
-    )
+def _report_skips(chain: Chain, on_skip: SkipSink) -> None:
+    while chain.skips:
+        on_skip(chain.skips.pop(0))
+
+
+__all__ = ["Engine", "Result", "StreamStart", "Target"]

@@ -1,4 +1,4 @@
-"""An attempt's outcome as a value: the engine decides on it and telemetry records it."""
+"""An attempt's outcome as a value: the chain decides on it and telemetry records it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from routeledger.attempt import Decision, Outcome
+from routeledger.failures import FailureClass
 from routeledger.pricing import Usage
-from router.failures import FailureClass
 from router.providers.base import Completion, UpstreamError
 
 
@@ -34,6 +34,13 @@ class AttemptOutcome:
     billable: bool
     reason: str
     ttft_ms: float | None
+    #: Usage was estimated by the router (the provider never reported it: a timeout, a cut stream).
+    usage_estimated: bool = False
+    #: The breaker admitted this attempt as its HALF_OPEN probe.
+    probe: bool = False
+    stream: bool = False
+    response_model_name: str = ""
+    finish: str = ""
 
     @property
     def ok(self) -> bool:
@@ -41,8 +48,8 @@ class AttemptOutcome:
 
     @property
     def response_model(self) -> str:
-        return self.completion.response_model if self.completion else ""
+        return self.completion.response_model if self.completion else self.response_model_name
 
     @property
     def finish_reason(self) -> str:
-        return self.completion.finish_reason if self.completion else ""
+        return self.completion.finish_reason if self.completion else self.finish

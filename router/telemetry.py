@@ -72,6 +72,12 @@ class SpanRecorder:
             },
         )
 
+    def record_skip(self, span: trace.Span, model: str, reason: str) -> None:
+        try:
+            span.add_event(sc.SKIP_EVENT, {sc.SKIPPED_MODEL: model, sc.SKIP_REASON: reason})
+        except Exception:
+            self._failed("skip event")
+
     def end_request(self, span: trace.Span, status: int, attempts: int, error_type: str | None) -> None:
         try:
             span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, status)
@@ -126,7 +132,7 @@ def attempt_attributes(ctx: RequestContext, outcome: AttemptOutcome) -> Mapping[
         sc.PRICE_SOURCE: outcome.price_source,
         sc.BILLABLE: outcome.billable,
         sc.OUTCOME: outcome.outcome.value,
-        sc.STREAM: ctx.stream,
+        sc.STREAM: outcome.stream,
         sc.FAILURE_CLASS: outcome.failure.value if outcome.failure else "",
         sc.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens if usage else 0,
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens if usage else 0,
@@ -144,4 +150,8 @@ def attempt_attributes(ctx: RequestContext, outcome: AttemptOutcome) -> Mapping[
         attributes[sc.REASON] = outcome.reason
     if outcome.ttft_ms is not None:
         attributes[sc.TTFT_MS] = outcome.ttft_ms
+    if outcome.usage_estimated:
+        attributes[sc.USAGE_ESTIMATED] = True
+    if outcome.probe:
+        attributes[sc.BREAKER_PROBE] = True
     return attributes

@@ -6,6 +6,6 @@ counts) and keeps a ground-truth log of every request it received.
 """
 
 from routeledger.simulator.server import Simulator, SimulatorThread
-from routeledger.simulator.tokens import count_input_tokens, count_tokens
+from routeledger.tokens import count_input_tokens, count_tokens
 
 __all__ = ["Simulator", "SimulatorThread", "count_input_tokens", "count_tokens"]

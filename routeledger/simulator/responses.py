@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from routeledger.config import FaultKind
-from routeledger.simulator.tokens import output_text, output_word
+from routeledger.tokens import output_text, output_word
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"

@@ -31,7 +31,7 @@ from pydantic import TypeAdapter, ValidationError
 from routeledger.config import FaultKind, FaultRule, ModelProfile, SimulatorConfig
 from routeledger.simulator import responses as wire
 from routeledger.simulator.faults import FaultPlan, profile_for
-from routeledger.simulator.tokens import count_input_tokens
+from routeledger.tokens import count_input_tokens
 
 #: Requests kept in the ground-truth log (oldest dropped first); ~200 bytes each.
 LOG_CAPACITY = 2_000_000

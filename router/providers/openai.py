@@ -26,6 +26,9 @@ class OpenAIAdapter:
     def encode(self, request: ChatRequest, raw: dict[str, Any], model: ModelConfig, max_tokens: int | None) -> bytes:
         body = dict(raw)
         body["model"] = model.upstream
+        if request.stream:
+            # Usage is how an answer is priced: always ask for it; the client only gets it if it asked.
+            body["stream_options"] = {**(raw.get("stream_options") or {}), "include_usage": True}
         if max_tokens is not None:
             body.pop("max_tokens", None)
             body["max_completion_tokens" if "max_completion_tokens" in raw else "max_tokens"] = max_tokens

@@ -26,9 +26,14 @@ def price(p: Pipeline, model: str, input_tokens: int, output_tokens: int) -> Dec
 
 
 def test_every_attempt_is_one_row_and_analytics_match_what_was_sent(pipeline: Pipeline) -> None:
-    # beta answers 503 for the 2nd and 4th call it gets: those support requests fall back to alpha-4o.
+    # beta's 1st call gets a 503 (→ one retry of the same model) and its 4th an empty answer
+    # (→ a fallback to alpha-4o): support requests 1 and 3 take two attempts each.
     set_faults(
-        pipeline.simulator, [{"kind": "server_error", "provider": "beta", "status": 503, "every": 2, "count": 2}]
+        pipeline.simulator,
+        [
+            {"kind": "server_error", "provider": "beta", "status": 503, "count": 1},
+            {"kind": "empty", "provider": "beta", "every": 3, "count": 1},
+        ],
     )
     sent: list[dict[str, object]] = []
     plan = (
@@ -78,12 +83,21 @@ def test_every_attempt_is_one_row_and_analytics_match_what_was_sent(pipeline: Pi
         cost_expected = price(pipeline, str(s["model"]), int(s["input_tokens"]), 32)  # type: ignore[call-overload]
         assert final["cost_usd"] == cost_expected
         expected_total += cost_expected
-        if len(attempts) == 2:
+        if len(attempts) == 2 and final["decision"] == "retry":
             first = attempts[0]
             assert (first["decision"], first["model"], first["outcome"]) == ("first", "beta-sonnet", "failure")
             assert (first["failure_class"], first["http_status"], first["billable"]) == ("provider_error", 503, False)
             assert first["cost_usd"] == 0
-            assert (final["decision"], final["model"], final["reason"]) == ("fallback", "alpha-4o", "provider_error")
+            assert (final["model"], final["reason"]) == ("beta-sonnet", "provider_error")
+        elif len(attempts) == 2:
+            first = attempts[0]
+            assert (first["decision"], first["failure_class"], first["billable"]) == ("first", "empty_response", True)
+            assert first["output_tokens"] == 0
+            # The provider answered (badly): its prompt tokens are billed and on the ledger.
+            assert first["cost_usd"] == price(pipeline, "beta-sonnet", int(s["input_tokens"]), 0)  # type: ignore[call-overload]
+            expected_total += first["cost_usd"]
+            assert (final["decision"], final["model"]) == ("fallback", "alpha-4o")
+            assert final["reason"] == "empty_response (previous attempt billable)"
         else:
             assert final["decision"] == "first"
 
@@ -93,6 +107,7 @@ def test_every_attempt_is_one_row_and_analytics_match_what_was_sent(pipeline: Pi
 
     by_route = {r["route"]: r for r in cost(pipeline.store, ["route"]).to_pylist()}
     assert sum((r["cost_usd"] for r in by_route.values()), Decimal(0)) == expected_total
+    assert expected_total == sum((r["cost_usd"] for r in rows), Decimal(0))
     assert by_route["support"]["requests"] == 4 and by_route["support"]["attempts"] == 6
     assert by_route["summarize"]["attempts"] == 3
     assert by_route["extract"]["cost_usd"] == sum(
@@ -102,12 +117,13 @@ def test_every_attempt_is_one_row_and_analytics_match_what_was_sent(pipeline: Pi
     )
 
     shares = {(r["scope"], r["name"]): r for r in fallbacks(pipeline.store, min_requests=1).to_pylist()}
-    assert shares[("overall", "")]["fallbacks"] == 2
-    assert shares[("overall", "")]["fallback_share"] == pytest.approx(2 / 9)
-    assert shares[("route", "support")]["fallback_share"] == pytest.approx(0.5)
+    assert (shares[("overall", "")]["fallbacks"], shares[("overall", "")]["retries"]) == (1, 1)
+    assert shares[("overall", "")]["fallback_share"] == pytest.approx(1 / 9)
+    assert shares[("route", "support")]["fallback_share"] == pytest.approx(0.25)
+    assert shares[("route", "support")]["retry_share"] == pytest.approx(0.25)
     assert shares[("route", "support")]["flagged"] is True
     assert shares[("route", "summarize")]["flagged"] is False
-    assert shares[("model", "beta-sonnet")]["fallbacks"] == 2
+    assert shares[("model", "beta-sonnet")]["fallbacks"] == 1
 
 
 def test_unknown_route_is_a_404_in_openai_shape_and_makes_no_attempt(pipeline: Pipeline) -> None:

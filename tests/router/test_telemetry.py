@@ -34,7 +34,8 @@ def test_one_server_span_and_one_client_span_per_attempt(
     traced: tuple[str, InMemorySpanExporter], simulator: SimulatorThread
 ) -> None:
     url, exporter = traced
-    set_faults(simulator, [{"kind": "server_error", "provider": "beta", "status": 503, "count": 1}])
+    # A 429 asking for a minute: longer than the route waits, so the chain falls over at once.
+    set_faults(simulator, [{"kind": "rate_limit", "provider": "beta", "retry_after_s": 60, "count": 1}])
     response = httpx.post(
         url + "/v1/chat/completions",
         json={"model": "support", "messages": PROMPT, "max_tokens": 100},
@@ -68,16 +69,16 @@ def test_one_server_span_and_one_client_span_per_attempt(
         "routeledger.billable": False,
         "routeledger.outcome": "failure",
         "routeledger.stream": False,
-        "routeledger.failure_class": "provider_error",
+        "routeledger.failure_class": "rate_limited",
         "gen_ai.usage.input_tokens": 0,
         "gen_ai.usage.output_tokens": 0,
         "gen_ai.usage.cache_read.input_tokens": 0,
-        "http.response.status_code": 503,
-        "error.type": "503",
+        "http.response.status_code": 429,
+        "error.type": "429",
     }
     second = dict(clients[1].attributes or {})
     assert second["routeledger.decision"] == "fallback"
-    assert second["routeledger.reason"] == "provider_error"
+    assert second["routeledger.reason"] == "rate_limited"
     assert second["gen_ai.response.model"] == "gpt-4o"
     assert second["gen_ai.response.finish_reasons"] == ("stop",)
     assert (second["gen_ai.usage.input_tokens"], second["gen_ai.usage.output_tokens"]) == (13, 32)

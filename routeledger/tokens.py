@@ -1,8 +1,11 @@
-"""Deterministic token counts, the simulator's ground truth.
+"""Token estimates: the router's estimate of a prompt before it is sent, and the simulator's truth.
 
-Real tokenizers differ by provider; a simulator needs counts a test can compute by hand. One token
-per 4 UTF-8 bytes (rounded up) is the usual rule of thumb; each message adds 4 tokens of framing and
-each prompt 3 tokens of priming, as OpenAI's chat format does.
+Real tokenizers differ by provider and shipping one per model would cost start-up time and memory
+for a figure that only has to be close: the router uses it to skip models whose context window a
+prompt cannot fit and to estimate an attempt's cost before launching it. One token per 4 UTF-8 bytes
+(rounded up) is the usual rule of thumb; each message adds 4 tokens of framing and each prompt 3
+tokens of priming, as OpenAI's chat format does. The simulator counts with the same rule, so a test
+knows the true token counts of every simulated answer.
 """
 
 from __future__ import annotations
