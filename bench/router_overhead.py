@@ -22,8 +22,10 @@ CONFIG = """
 providers:
   alpha: {kind: openai, base_url: "${ROUTELEDGER_SIMULATOR_URL:-http://127.0.0.1:9}/alpha/v1"}
 models:
-  alpha-mini: {provider: alpha, upstream: gpt-4o-mini, price: {genai_prices: gpt-4o-mini, provider: openai}, context_window: 128000}
-  alpha-4o: {provider: alpha, upstream: gpt-4o, price: {genai_prices: gpt-4o, provider: openai}, context_window: 128000}
+  alpha-mini:
+    {provider: alpha, upstream: gpt-4o-mini, price: {genai_prices: gpt-4o-mini, provider: openai}, context_window: 128000}
+  alpha-4o:
+    {provider: alpha, upstream: gpt-4o, price: {genai_prices: gpt-4o, provider: openai}, context_window: 128000}
 routes:
   bench: {task: bench, chain: [alpha-mini, alpha-4o]}
 telemetry: {otlp_endpoint: "${ROUTELEDGER_OTLP_ENDPOINT:-http://127.0.0.1:9/v1/traces}"}

@@ -53,6 +53,8 @@ TTFT_MS: Final = "routeledger.ttft_ms"
 REASON: Final = "routeledger.reason"
 ATTEMPTS: Final = "routeledger.attempts"
 USAGE_ESTIMATED: Final = "routeledger.usage_estimated"
+#: Retries the client's SDK made on its own (the official SDKs send x-stainless-retry-count).
+CLIENT_RETRY_COUNT: Final = "routeledger.client_retry_count"
 BREAKER_PROBE: Final = "routeledger.breaker_probe"
 SKIPPED_MODEL: Final = "routeledger.skipped_model"
 SKIP_REASON: Final = "routeledger.skip_reason"

@@ -52,6 +52,7 @@ Send = Callable[[Message], Awaitable[None]]
 TENANT_HEADER = "x-routeledger-tenant"
 FEATURE_HEADER = "x-routeledger-feature"
 REQUEST_ID_HEADER = "x-routeledger-request-id"
+SDK_RETRY_HEADER = "x-stainless-retry-count"
 CHAT_PATH = "/v1/chat/completions"
 #: Attribution values end up as LowCardinality columns: short, printable, no surprises.
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,63}$")
@@ -104,6 +105,7 @@ class RouterApp:
             start_ns=start_ns,
             deadline=arrived + route.timeouts.total_s,
             include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+            client_retries=_client_retries(headers.get(SDK_RETRY_HEADER)),
         )
         engine: Engine = self.state.engine
         recorder: SpanRecorder = self.state.recorder
@@ -291,6 +293,10 @@ async def _send_error(send: Send, error: GatewayError, request_id: str, attempts
     if attempts is not None:
         headers.append((b"x-routeledger-attempts", str(attempts).encode()))
     await _send(send, error.status, headers, orjson.dumps(error.body()))
+
+
+def _client_retries(value: str | None) -> int:
+    return int(value) if value and value.isdigit() and len(value) < 4 else 0
 
 
 def _label(value: str | None, default: str, header: str) -> str:

@@ -31,6 +31,7 @@ from router.breaker import Admission, BreakerBoard
 from router.budget import RetryBudget, RetryThrottle
 from router.bulkhead import Bulkhead
 from router.capabilities import can_serve
+from router.classify import CONNECT_ERROR
 from router.errors import GatewayError
 from router.outcome import AttemptOutcome
 from router.targets import Target
@@ -132,7 +133,9 @@ class Chain:
         retry_after = error.retry_after_s if error else None
         if retry_after is not None and retry_after > policy.max_retry_after_s:
             return None
-        transparent = outcome.failure is FailureClass.TRANSIENT_NETWORK and outcome.http_status == 0
+        # Refused before any byte was sent: nothing reached the provider, nothing was billed, and an
+        # immediate retry costs the budgets nothing (reliability plan A6).
+        transparent = outcome.error_type == CONNECT_ERROR
         if transparent:
             delay = 0.0
         else:
@@ -245,6 +248,7 @@ class Chain:
             "upstream_error",
             "upstream_unavailable",
             headers={"retry-after": str(wait)},
+            should_retry=True,  # a passing state, not a verdict on this request: come back later
         )
 
 

@@ -47,6 +47,41 @@ def classify_status(error: UpstreamError) -> FailureClass:
     return FailureClass.UNKNOWN
 
 
+#: Every httpx exception type, mapped explicitly (a test walks httpx's hierarchy against this table).
+#: A connect failure never reached the provider; a read timeout or protocol error happened after the
+#: request was sent. Programming errors (stream misuse) are UNKNOWN: the safe default.
+HTTPX_EXCEPTIONS: dict[type[BaseException], FailureClass] = {
+    httpx.ConnectTimeout: FailureClass.TRANSIENT_NETWORK,
+    httpx.ConnectError: FailureClass.TRANSIENT_NETWORK,
+    httpx.PoolTimeout: FailureClass.TRANSIENT_NETWORK,
+    httpx.ReadTimeout: FailureClass.TIMEOUT_BEFORE_FIRST_BYTE,
+    httpx.WriteTimeout: FailureClass.TIMEOUT_BEFORE_FIRST_BYTE,
+    httpx.TimeoutException: FailureClass.TIMEOUT_BEFORE_FIRST_BYTE,
+    httpx.ReadError: FailureClass.TRANSIENT_NETWORK,
+    httpx.WriteError: FailureClass.TRANSIENT_NETWORK,
+    httpx.CloseError: FailureClass.TRANSIENT_NETWORK,
+    httpx.NetworkError: FailureClass.TRANSIENT_NETWORK,
+    httpx.RemoteProtocolError: FailureClass.TRANSIENT_NETWORK,
+    httpx.LocalProtocolError: FailureClass.BAD_REQUEST,
+    httpx.ProtocolError: FailureClass.TRANSIENT_NETWORK,
+    httpx.ProxyError: FailureClass.TRANSIENT_NETWORK,
+    httpx.UnsupportedProtocol: FailureClass.BAD_REQUEST,
+    httpx.TransportError: FailureClass.TRANSIENT_NETWORK,
+    httpx.DecodingError: FailureClass.INVALID_OUTPUT,
+    httpx.TooManyRedirects: FailureClass.INVALID_OUTPUT,
+    httpx.RequestError: FailureClass.UNKNOWN,
+    httpx.HTTPStatusError: FailureClass.UNKNOWN,
+    httpx.HTTPError: FailureClass.UNKNOWN,
+    httpx.InvalidURL: FailureClass.BAD_REQUEST,
+    httpx.CookieConflict: FailureClass.UNKNOWN,
+    httpx.StreamConsumed: FailureClass.UNKNOWN,
+    httpx.StreamClosed: FailureClass.UNKNOWN,
+    httpx.ResponseNotRead: FailureClass.UNKNOWN,
+    httpx.RequestNotRead: FailureClass.UNKNOWN,
+    httpx.StreamError: FailureClass.UNKNOWN,
+}
+
+
 def classify_exception(exc: BaseException) -> FailureClass:
     """A transport exception → its class.
 
@@ -56,17 +91,30 @@ def classify_exception(exc: BaseException) -> FailureClass:
     cause = _aiohttp_cause(exc)
     if cause is not None:
         return cause
-    if isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError | httpx.PoolTimeout):
-        return FailureClass.TRANSIENT_NETWORK
-    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError | TimeoutError):
+    for kind in type(exc).__mro__:
+        if kind in HTTPX_EXCEPTIONS:
+            return HTTPX_EXCEPTIONS[kind]
+    if isinstance(exc, TimeoutError):
         return FailureClass.TIMEOUT_BEFORE_FIRST_BYTE
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.NetworkError | ConnectionError):
+    if isinstance(exc, ConnectionError):
         return FailureClass.TRANSIENT_NETWORK
-    if isinstance(exc, httpx.DecodingError | httpx.TooManyRedirects):
-        return FailureClass.INVALID_OUTPUT
-    if isinstance(exc, httpx.ProxyError | httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError):
-        return FailureClass.BAD_REQUEST
     return FailureClass.UNKNOWN
+
+
+#: `error.type` of an attempt that never reached the provider (refused, unreachable, connect timeout).
+CONNECT_ERROR = "connect_error"
+
+
+def error_type_of(exc: BaseException) -> str:
+    """The span's `error.type`: `connect_error` when nothing was sent, else the exception's name."""
+    import aiohttp
+
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
+        return CONNECT_ERROR
+    if cause is None and isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return CONNECT_ERROR
+    return type(cause or exc).__name__
 
 
 def _aiohttp_cause(exc: BaseException) -> FailureClass | None:
@@ -76,14 +124,14 @@ def _aiohttp_cause(exc: BaseException) -> FailureClass | None:
     if not isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
         return None
     if isinstance(cause, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
-        return FailureClass.TRANSIENT_NETWORK
+        return FailureClass.TRANSIENT_NETWORK  # never reached the provider
     if isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
         return FailureClass.TIMEOUT_BEFORE_FIRST_BYTE
     if isinstance(cause, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
         return FailureClass.TRANSIENT_NETWORK
     if isinstance(cause, aiohttp.ClientResponseError):
         return FailureClass.INVALID_OUTPUT  # a malformed HTTP answer
-    return None
+    return FailureClass.UNKNOWN
 
 
 def classify_answer(request: ChatRequest, completion: Completion, length_expected: bool = False) -> FailureClass | None:

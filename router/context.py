@@ -21,3 +21,5 @@ class RequestContext:
     deadline: float
     #: The client asked for usage in the stream (stream_options.include_usage).
     include_usage: bool = False
+    #: Retries the client's SDK already made of this call (x-stainless-retry-count).
+    client_retries: int = 0

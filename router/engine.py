@@ -32,7 +32,7 @@ from router.bulkhead import Bulkhead
 from router.capabilities import required_capabilities
 from router.chain import Chain, Guards, Plan, Skip, Stop
 from router.chat import ChatRequest, requested_max_tokens
-from router.classify import classify_answer, classify_exception, classify_status
+from router.classify import classify_answer, classify_exception, classify_status, error_type_of
 from router.context import RequestContext
 from router.errors import GatewayError
 from router.handoff import handoff_body, handoff_max_tokens
@@ -194,7 +194,7 @@ class Engine:
         except TimeoutError:
             failure, error_type = FailureClass.TIMEOUT_BEFORE_FIRST_BYTE, "timeout"
         except httpx.HTTPError as exc:
-            failure, error_type = classify_exception(exc), type(exc.__cause__ or exc).__name__
+            failure, error_type = classify_exception(exc), error_type_of(exc)
         return self.finish(
             ctx,
             plan,

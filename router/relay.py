@@ -23,7 +23,7 @@ import httpx
 from routeledger.config import ProviderKind
 from routeledger.failures import FailureClass
 from routeledger.pricing import Usage
-from router.classify import classify_exception, classify_status
+from router.classify import classify_exception, classify_status, error_type_of
 from router.outcome import AttemptOutcome
 from router.providers.base import UpstreamError
 from router.streaming import (
@@ -101,7 +101,7 @@ async def open_stream(
     except TimeoutError:
         return Refused(0, FailureClass.TIMEOUT_BEFORE_FIRST_BYTE, "timeout")
     except httpx.HTTPError as exc:
-        return Refused(0, classify_exception(exc), type(exc.__cause__ or exc).__name__)
+        return Refused(0, classify_exception(exc), error_type_of(exc))
     if response.status_code != 200:
         try:
             body = await read_error_body(response, time.monotonic() + ERROR_BODY_S)
@@ -131,7 +131,7 @@ async def open_stream(
         return Refused(200, FailureClass.TIMEOUT_BEFORE_FIRST_BYTE, "first_token_timeout", usage=state.usage)
     except httpx.HTTPError as exc:
         await response.aclose()
-        return Refused(200, FailureClass.STREAM_CUT, type(exc.__cause__ or exc).__name__, usage=state.usage)
+        return Refused(200, FailureClass.STREAM_CUT, error_type_of(exc), usage=state.usage)
     await response.aclose()
     failure = FailureClass.EMPTY_RESPONSE if state.finish else FailureClass.STREAM_CUT
     return Refused(200, failure, failure.value, usage=state.usage)
@@ -231,7 +231,7 @@ class LiveStream:
             except StopAsyncIteration:
                 return (None, "") if state.finish else (FailureClass.STREAM_CUT, "ended_without_finish")
             except httpx.HTTPError as exc:
-                return FailureClass.STREAM_CUT, type(exc.__cause__ or exc).__name__
+                return FailureClass.STREAM_CUT, error_type_of(exc)
             out = []
             for name, data in self.parser.feed(chunk):
                 for event in self.decoder.decode(name, data):

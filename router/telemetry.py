@@ -56,7 +56,7 @@ class SpanRecorder:
         self._strict = strict
 
     def start_request(self, ctx: RequestContext) -> trace.Span:
-        return self._tracer.start_span(
+        span = self._tracer.start_span(
             "POST /v1/chat/completions",
             kind=SpanKind.SERVER,
             start_time=ctx.start_ns,
@@ -71,6 +71,9 @@ class SpanRecorder:
                 sc.TRAFFIC_CLASS: ctx.traffic_class,
             },
         )
+        if ctx.client_retries:
+            span.set_attribute(sc.CLIENT_RETRY_COUNT, ctx.client_retries)
+        return span
 
     def record_skip(self, span: trace.Span, model: str, reason: str) -> None:
         try:

@@ -121,6 +121,7 @@ class Pipeline:
     tracer_provider: TracerProvider
     collector_app: Any
     config: RouteledgerConfig
+    router_app: Any
 
     def flush(self) -> None:
         """Every finished span exported and every received row written to the store."""
@@ -142,8 +143,9 @@ def start_pipeline(simulator: SimulatorThread, store: ChdbAttemptStore, **config
     collector = ServerThread(col_app).start()
     cfg = make_config(simulator.url, otlp_endpoint=collector.url + "/v1/traces", **config)
     provider = build_tracer_provider(cfg.telemetry, OTLPSpanExporter(endpoint=cfg.telemetry.otlp_endpoint))
-    router = ServerThread(router_app(cfg, tracer_provider=provider, strict_telemetry=True)).start()
-    return Pipeline(simulator, router, collector, store, provider, col_app, cfg)
+    app = router_app(cfg, tracer_provider=provider, strict_telemetry=True)
+    router = ServerThread(app).start()
+    return Pipeline(simulator, router, collector, store, provider, col_app, cfg, app)
 
 
 @pytest.fixture
