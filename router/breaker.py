@@ -59,6 +59,8 @@ class CircuitBreaker:
         self.not_permitted = 0
         self.transitions = 0
         self._calls: deque[tuple[float, bool, bool]] = deque()  # (time, failed, slow)
+        self._failures = 0  # running counts over `_calls`: judging a call must not scan the window
+        self._slows = 0
         self._probes: dict[int, float] = {}  # generation → deadline of each probe in flight
         self._generation = 0
         self._healthy_since = clock()
@@ -105,17 +107,17 @@ class CircuitBreaker:
         if self.state is not BreakerState.CLOSED or admission.generation != self._generation:
             return  # admitted before a transition: its window no longer exists
         self._calls.append((now, failed, slow))
+        self._failures += failed
+        self._slows += slow
         self._evict(now)
         if failed or slow:
             self._healthy_since = now
         calls = len(self._calls)
-        if calls >= self.config.min_calls:
-            failures = sum(1 for _, f, _ in self._calls if f)
-            slows = sum(1 for _, _, s in self._calls if s)
-            if failures / calls >= self.config.failure_rate or (
-                self.config.slow_call_s is not None and slows / calls >= self.config.slow_call_rate
-            ):
-                self._trip(now)
+        if calls >= self.config.min_calls and (
+            self._failures / calls >= self.config.failure_rate
+            or (self.config.slow_call_s is not None and self._slows / calls >= self.config.slow_call_rate)
+        ):
+            self._trip(now)
 
     def is_slow(self, seconds: float) -> bool:
         return self.config.slow_call_s is not None and seconds > self.config.slow_call_s
@@ -161,16 +163,21 @@ class CircuitBreaker:
         self.transitions += 1
         self._generation += 1
         self._calls.clear()  # window metrics reset on every transition
+        self._failures = self._slows = 0
 
     def _evict(self, now: float) -> None:
         horizon = now - self.config.window_s
-        while self._calls and self._calls[0][0] < horizon:
-            self._calls.popleft()
+        calls = self._calls
+        while calls and calls[0][0] < horizon:
+            _, failed, slow = calls.popleft()
+            self._failures -= failed
+            self._slows -= slow
 
     def snapshot(self) -> dict[str, Any]:
         now = self.clock()
         self._advance(now)
-        failures = sum(1 for _, f, _ in self._calls if f)
+        self._evict(now)
+        failures = self._failures
         return {
             "state": self.state.value,
             "trips": self.trips,

@@ -86,10 +86,10 @@ class Chain:
     fallbacks: int = 0
     tried: set[str] = field(default_factory=set)
     skips: list[Skip] = field(default_factory=list)
+    capable: list[Target] = field(default_factory=list)
 
-    @property
-    def capable(self) -> list[Target]:
-        return [t for t in self.targets if can_serve(t.model, self.needed, self.prompt_tokens)]
+    def __post_init__(self) -> None:
+        self.capable = [t for t in self.targets if can_serve(t.model, self.needed, self.prompt_tokens)]
 
     # --- first attempt ---------------------------------------------------------------------------
 

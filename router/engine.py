@@ -157,7 +157,7 @@ class Engine:
         headers["x-routeledger-attempt"] = str(index)
         prompt_tokens = count_input_tokens(body["messages"], None, body.get("tools"))
         return (
-            self.upstream.request(target.url, headers, payload, ctx.route.timeouts.connect_s),
+            self.upstream.request(target.endpoint, headers, payload, ctx.route.timeouts.connect_s),
             max_tokens,
             prompt_tokens,
         )

@@ -17,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from routeledger import semconv as sc
@@ -30,8 +31,14 @@ TRACER_NAME = "routeledger.router"
 
 
 def build_tracer_provider(config: TelemetryConfig, exporter: SpanExporter | None = None) -> TracerProvider:
-    """A tracer provider exporting over OTLP/HTTP in batches (a bounded queue, never blocking)."""
-    provider = TracerProvider(resource=Resource.create({sc.SERVICE_NAME: config.service_name}))
+    """A tracer provider exporting over OTLP/HTTP in batches (a bounded queue, never blocking).
+
+    With telemetry disabled the SDK is told so (no span objects are built at all)."""
+    provider = TracerProvider(
+        resource=Resource.create({sc.SERVICE_NAME: config.service_name}), shutdown_on_exit=False
+    )
+    if not config.enabled:
+        provider = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False)
     if config.enabled:
         if exporter is None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

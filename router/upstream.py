@@ -50,7 +50,7 @@ class Upstream:
         self.transport = transport
         self.client = httpx.AsyncClient(transport=transport, limits=limits, follow_redirects=False, trust_env=False)
 
-    def request(self, url: str, headers: dict[str, str], body: bytes, connect_s: float) -> httpx.Request:
+    def request(self, url: httpx.URL, headers: dict[str, str], body: bytes, connect_s: float) -> httpx.Request:
         timeouts = {"connect": connect_s, "pool": connect_s, "read": None, "write": None}
         return httpx.Request("POST", url, headers=headers, content=body, extensions={"timeout": timeouts})
 
