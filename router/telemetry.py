@@ -34,9 +34,7 @@ def build_tracer_provider(config: TelemetryConfig, exporter: SpanExporter | None
     """A tracer provider exporting over OTLP/HTTP in batches (a bounded queue, never blocking).
 
     With telemetry disabled the SDK is told so (no span objects are built at all)."""
-    provider = TracerProvider(
-        resource=Resource.create({sc.SERVICE_NAME: config.service_name}), shutdown_on_exit=False
-    )
+    provider = TracerProvider(resource=Resource.create({sc.SERVICE_NAME: config.service_name}), shutdown_on_exit=False)
     if not config.enabled:
         provider = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False)
     if config.enabled:

@@ -444,3 +444,76 @@ def test_a_quarantined_route_asks_the_sdk_to_come_back(drill_sim: SimulatorThrea
         assert row["attempt"] == 1 and row["model"] == "alpha-mini"
     finally:
         stop(p)
+
+
+# --- retry storms and saturation ---------------------------------------------------------------------
+
+
+def test_retry_amplification_is_bounded_during_an_outage(drill_sim: SimulatorThread, store: ChdbAttemptStore) -> None:
+    """Reliability plan A3, scaled down: 100 % 503 at ~200 requests/s; the retry budget and the
+    throttle keep attempts near 1x, and every denied retry is counted."""
+    import asyncio
+
+    single = {"solo": {"task": "solo", "chain": ["alpha-mini"], "timeouts": FAST}}
+    providers = {"alpha": {"kind": "openai", "base_url": f"{drill_sim.url}/alpha/v1", "breaker": {"enabled": False}}}
+    p = start_pipeline(
+        drill_sim, store, providers=providers, models={"alpha-mini": MODELS["alpha-mini"]}, routes=single
+    )
+    try:
+        set_faults(p.simulator, [{"kind": "server_error", "status": 503}])
+
+        async def offer(n: int, rate: float) -> None:
+            async with httpx.AsyncClient(base_url=p.router.url, timeout=10) as http:
+                body = {"model": "solo", "messages": PROMPT}
+                tasks = []
+                for _ in range(n):
+                    tasks.append(asyncio.create_task(http.post("/v1/chat/completions", json=body)))
+                    await asyncio.sleep(1 / rate)
+                await asyncio.gather(*tasks)
+
+        requests = 300
+        asyncio.run(offer(requests, 200))
+        attempts = len(seen(p))
+        state = httpx.get(p.router.url + "/v1/routeledger/breakers").json()
+        denied = state["retry_budget"]["overflow"] + state["retry_throttle"]["overflow"]
+        retries = attempts - requests
+        ratio = attempts / requests
+        print(
+            f"RESULT name=retry_amplification requests={requests} attempts={attempts} ratio={ratio:.3f} denied={denied}"
+        )
+        assert attempts <= 1.2 * requests + 3
+        assert denied == requests - retries  # every request that did not retry was denied, and counted
+    finally:
+        stop(p)
+
+
+def test_a_saturated_provider_is_passed_over_at_once(store: ChdbAttemptStore) -> None:
+    """Reliability plan B14: past max_in_flight the chain moves on in well under 5 ms."""
+    import asyncio
+
+    config = SimulatorConfig(
+        default=ModelProfile(output_tokens=10), profiles={"alpha": ModelProfile(first_byte_ms=400)}
+    )
+    with SimulatorThread(config) as sim:
+        providers = {
+            "alpha": {"kind": "openai", "base_url": f"{sim.url}/alpha/v1", "max_in_flight": 2},
+            "beta": {"kind": "anthropic", "base_url": f"{sim.url}/beta/v1"},
+        }
+        p = start_pipeline(sim, store, providers=providers, models={**MODELS, "alpha-small": MINI_SMALL}, routes=ROUTES)
+        try:
+
+            async def burst() -> list[httpx.Response]:
+                async with httpx.AsyncClient(base_url=p.router.url, timeout=10) as http:
+                    body = {"model": "chat", "messages": PROMPT}
+                    return list(await asyncio.gather(*(http.post("/v1/chat/completions", json=body) for _ in range(3))))
+
+            responses = asyncio.run(burst())
+            models = sorted(r.headers["x-routeledger-model"] for r in responses)
+            assert models == ["alpha-mini", "alpha-mini", "beta-haiku"]
+            state = httpx.get(p.router.url + "/v1/routeledger/breakers").json()
+            assert state["bulkheads"]["alpha"]["overflow"] == 1
+            [fallback] = p.rows("model = 'beta-haiku'")
+            assert fallback["reason"] == "skipped alpha-mini (provider_saturated)"
+            assert fallback["duration_ms"] < 100  # beta is fast; it was not queued behind alpha
+        finally:
+            stop(p)
