@@ -20,7 +20,7 @@ from common import BENCH, load, percentile, process, routeledger, table
 
 CONFIG = """
 providers:
-  alpha: {kind: openai, base_url: "${ROUTELEDGER_SIMULATOR_URL:-http://127.0.0.1:9}/alpha/v1"}
+  alpha: {kind: openai, base_url: "${ROUTELEDGER_SIMULATOR_URL:-http://127.0.0.1:9}/alpha/v1", allow_private_network: true}
 models:
   alpha-mini:
     {provider: alpha, upstream: gpt-4o-mini, price: {genai_prices: gpt-4o-mini, provider: openai}, context_window: 128000}

@@ -16,7 +16,7 @@ from pathlib import Path
 from common import BENCH, load, percentile, process, routeledger, table
 
 CONFIG = """
-providers: {p: {kind: openai, base_url: "http://127.0.0.1:9/v1"}}
+providers: {p: {kind: openai, base_url: "http://127.0.0.1:9/v1", allow_private_network: true}}
 models: {m: {provider: p, upstream: gpt-4o-mini, price: {input_per_mtok: 1, output_per_mtok: 1}, context_window: 1000}}
 routes: {r: {task: t, chain: [m]}}
 simulator: {default: {output_tokens: 32}}

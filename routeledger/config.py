@@ -26,6 +26,14 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from routeledger.errors import ConfigError
 from routeledger.failures import FailureClass, Step
+from routeledger.guardrails import (
+    BudgetConfig,
+    CeilingConfig,
+    FailureMode,
+    GuardrailsConfig,
+    KeyConfig,
+    TrafficClass,
+)
 
 DEFAULT_CONFIG_PATH = "routeledger.yaml"
 CONFIG_ENV = "ROUTELEDGER_CONFIG"
@@ -44,16 +52,6 @@ class StrictModel(BaseModel):
 class ProviderKind(StrEnum):
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
-
-
-class TrafficClass(StrEnum):
-    """Traffic classes from seed 002; each has its own fallback policy (spend guardrails issue)."""
-
-    CRITICAL = "critical"
-    NON_CRITICAL = "non_critical"
-    INTERNAL = "internal"
-    BATCH = "batch"
-    EXPERIMENT = "experiment"
 
 
 class Capability(StrEnum):
@@ -120,6 +118,9 @@ class ProviderConfig(StrictModel):
     breaker: BreakerConfig = BreakerConfig()
     #: Requests in flight to this provider at most; beyond it the chain moves on at once.
     max_in_flight: int | None = Field(default=None, ge=1)
+    #: Allow an upstream on loopback or a private network (a local simulator, an in-cluster
+    #: gateway). Off by default: a config pointing at 169.254.169.254 is an SSRF, not a provider.
+    allow_private_network: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -230,11 +231,23 @@ class RouteConfig(StrictModel):
     timeouts: TimeoutConfig = TimeoutConfig()
     policy: PolicyConfig = PolicyConfig()
     fallback: HandoffConfig = HandoffConfig()
+    #: Per-request limits over the whole chain (tenants may override).
+    ceilings: CeilingConfig = CeilingConfig()
+    #: Legal, medical, financial, unreviewed code, agents with write tools: never downgrade to a
+    #: weaker model; fail clearly instead (seed 002).
+    sensitive: bool = False
+    #: The degraded answer a class with on_exhausted=default_response returns when the chain fails.
+    default_response: str | None = None
+    #: When spend cannot be read: overrides guardrails.on_state_error for this route.
+    on_state_error: FailureMode | None = None
     description: str = ""
 
 
 class TenantConfig(StrictModel):
     description: str = ""
+    budget: BudgetConfig = BudgetConfig()
+    #: Overrides the routes' per-request ceilings for this tenant.
+    ceilings: CeilingConfig | None = None
 
 
 class TelemetryConfig(StrictModel):
@@ -361,13 +374,15 @@ class RouteledgerConfig(StrictModel):
     models: dict[str, ModelConfig]
     routes: dict[str, RouteConfig]
     tenants: dict[str, TenantConfig] = {}
+    keys: dict[str, KeyConfig] = {}
+    guardrails: GuardrailsConfig = GuardrailsConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     router: RouterServerConfig = RouterServerConfig()
     collector: CollectorConfig = CollectorConfig()
     store: StoreConfig = StoreConfig()
     simulator: SimulatorConfig = SimulatorConfig()
 
-    @field_validator("providers", "models", "routes", "tenants")
+    @field_validator("providers", "models", "routes", "tenants", "keys")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
@@ -431,6 +446,19 @@ def _check_references(config: RouteledgerConfig) -> tuple[str, str] | None:
         timeouts = route.timeouts
         if timeouts.first_byte_s > timeouts.total_s:
             return f"routes.{name}.timeouts.first_byte_s", "must not exceed total_s"
+    for name, key in config.keys.items():
+        if config.tenants and key.tenant not in config.tenants:
+            return f"keys.{name}.tenant", f"unknown tenant {key.tenant!r}"
+        for route_name in sorted(key.routes):
+            if route_name not in config.routes:
+                return f"keys.{name}.routes", f"unknown route {route_name!r}"
+    hashes = [k.hash for k in config.keys.values()]
+    if len(set(hashes)) != len(hashes):
+        return "keys", "two keys have the same hash"
+    for name, provider in config.providers.items():
+        problem = private_upstream(provider)
+        if problem:
+            return f"providers.{name}.base_url", problem
     for name, model in config.models.items():
         price = model.price
         if isinstance(price, GenaiPricesRef):
@@ -440,6 +468,19 @@ def _check_references(config: RouteledgerConfig) -> tuple[str, str] | None:
                 resolve_price(price)
             except UnknownPrice as exc:
                 return f"models.{name}.price.genai_prices", str(exc)
+    return None
+
+
+def private_upstream(provider: ProviderConfig) -> str | None:
+    """Why this upstream must be refused (a private or metadata address not allowed), if so."""
+    from routeledger.egress import forbidden_reason
+
+    if provider.allow_private_network:
+        return None
+    host = urlsplit(provider.base_url).hostname or ""
+    reason = forbidden_reason(host)
+    if reason:
+        return f"{reason}; set allow_private_network: true if this upstream is meant to be local"
     return None
 
 

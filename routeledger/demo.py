@@ -38,6 +38,7 @@ DRAIN_TIMEOUT_S = 60.0
 
 SIMULATOR_URL_ENV = "ROUTELEDGER_SIMULATOR_URL"
 OTLP_ENDPOINT_ENV = "ROUTELEDGER_OTLP_ENDPOINT"
+STATE_PATH_ENV = "ROUTELEDGER_STATE_PATH"
 
 #: (route, tenant, feature, prompt) mixes the workload cycles through.
 WORKLOAD: tuple[tuple[str, str, str, str], ...] = (
@@ -101,7 +102,11 @@ def run_demo(
             col = _start("collector", ["collector"], config_path, workdir, {})
             stages.append(col)
             _wait_ready([sim, col])
-        env = {SIMULATOR_URL_ENV: sim.url, OTLP_ENDPOINT_ENV: col.url + "/v1/traces"}
+        env = {
+            SIMULATOR_URL_ENV: sim.url,
+            OTLP_ENDPOINT_ENV: col.url + "/v1/traces",
+            STATE_PATH_ENV: str(workdir / "router-state.db"),  # breakers from a previous run stay there
+        }
         with console.status("starting router…"):
             rtr = _start("router", ["router"], config_path, workdir, env)
             stages.append(rtr)

@@ -59,8 +59,15 @@ BREAKER_PROBE: Final = "routeledger.breaker_probe"
 SKIPPED_MODEL: Final = "routeledger.skipped_model"
 SKIP_REASON: Final = "routeledger.skip_reason"
 
+API_KEY: Final = "routeledger.api_key"  # the key's configured name, never the key
+DEGRADED: Final = "routeledger.degraded"
+GUARDRAIL: Final = "routeledger.guardrail"
+GUARDRAIL_REASON: Final = "routeledger.guardrail_reason"
+
 #: Span event on the request span for each model passed over without an attempt.
 SKIP_EVENT: Final = "routeledger.model_skipped"
+#: Span event on the request span for each guardrail decision (ceiling, downgrade, block, quota).
+GUARDRAIL_EVENT: Final = "routeledger.guardrail"
 
 # --- resource attributes ------------------------------------------------------------------------
 SERVICE_NAME: Final = "service.name"

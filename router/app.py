@@ -23,6 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -33,12 +34,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from routeledger.config import RouteledgerConfig
+from routeledger.guardrails import OnExhausted, TrafficClass
+from routeledger.store import AttemptStore
+from router.auth import Principal
 from router.chain import Skip
 from router.chat import ChatRequest, parse_chat_request
 from router.context import RequestContext
 from router.engine import Engine
 from router.errors import SHOULD_RETRY, GatewayError, invalid_request, route_not_found
+from router.guard import Guardrails, RequestGuard
+from router.keeper import StateKeeper
 from router.outcome import AttemptOutcome
+from router.state import open_state
 from router.telemetry import SpanRecorder, build_tracer_provider
 from router.upstream import Upstream
 
@@ -52,6 +59,8 @@ Send = Callable[[Message], Awaitable[None]]
 TENANT_HEADER = "x-routeledger-tenant"
 FEATURE_HEADER = "x-routeledger-feature"
 REQUEST_ID_HEADER = "x-routeledger-request-id"
+CLASS_HEADER = "x-routeledger-traffic-class"
+DEGRADED = b"x-routeledger-degraded"
 SDK_RETRY_HEADER = "x-stainless-retry-count"
 CHAT_PATH = "/v1/chat/completions"
 #: Attribution values end up as LowCardinality columns: short, printable, no surprises.
@@ -77,39 +86,42 @@ class RouterApp:
     async def chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = uuid.uuid4().hex
         try:
+            headers = _headers(scope)
+            guardrails: Guardrails = self.state.guardrails
+            try:
+                principal = guardrails.auth.authenticate(headers.get("authorization"))
+            except GatewayError:
+                guardrails.decisions["unauthorized"] += 1
+                raise
             body = await _read_body(receive, self.config.router.max_body_bytes)
-            await self._chat(scope, receive, send, body, request_id)
+            await self._chat(scope, receive, send, body, request_id, headers, principal)
         except GatewayError as err:
             await _send_error(send, err, request_id)
 
-    async def _chat(self, scope: Scope, receive: Receive, send: Send, body: bytes, request_id: str) -> None:
-        config = self.config
+    async def _chat(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes,
+        request_id: str,
+        headers: dict[str, str],
+        principal: Principal,
+    ) -> None:
         start_ns, arrived = time.time_ns(), time.monotonic()
         chat, raw = parse_chat_request(body)
-        route = config.routes.get(chat.model)
-        if route is None:
-            raise route_not_found(chat.model, list(config.routes))
-        headers = _headers(scope)
-        tenant = _label(headers.get(TENANT_HEADER), config.router.default_tenant, TENANT_HEADER)
-        if config.tenants and tenant not in config.tenants:
-            raise invalid_request(f"Unknown tenant {tenant!r}.", TENANT_HEADER, "unknown_tenant")
-        options = raw.get("stream_options")
-        ctx = RequestContext(
-            request_id=request_id,
-            route_name=chat.model,
-            route=route,
-            tenant=tenant,
-            feature=_label(headers.get(FEATURE_HEADER), "", FEATURE_HEADER),
-            traffic_class=route.traffic_class.value,
-            stream=chat.stream,
-            start_ns=start_ns,
-            deadline=arrived + route.timeouts.total_s,
-            include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
-            client_retries=_client_retries(headers.get(SDK_RETRY_HEADER)),
-        )
+        ctx = self._context(chat, raw, headers, principal, request_id, start_ns, arrived)
+        route = ctx.route
         engine: Engine = self.state.engine
         recorder: SpanRecorder = self.state.recorder
+        guardrails: Guardrails = self.state.guardrails
         span = recorder.start_request(ctx)
+        guard = await guardrails.open_request(ctx, principal)
+        if guard.blocked is not None:
+            blocked = guard.blocked
+            self._record_decisions(span, guard, blocked)
+            recorder.end_request(span, blocked.status, 0, blocked.code or blocked.type)
+            raise blocked
 
         def on_attempt(outcome: AttemptOutcome) -> None:
             recorder.record_attempt(ctx, span, outcome)
@@ -118,12 +130,21 @@ class RouterApp:
             recorder.record_skip(span, skip.model, skip.reason)
 
         if chat.stream:
-            await self._stream(ctx, chat, raw, receive, send, span, on_attempt, on_skip)
+            await self._stream(ctx, chat, raw, receive, send, span, on_attempt, on_skip, guard)
             return
-        result = await engine.run(ctx, chat, raw, on_attempt, on_skip)
+        result = await engine.run(ctx, chat, raw, on_attempt, on_skip, guard)
         attempts = len(result.attempts)
+        self._record_decisions(span, guard, result.error)
         if result.answer is None or result.answer.completion is None:
             error = result.error or GatewayError(502, "No answer.", "upstream_error")
+            fallback = exhausted_answer(ctx, guard, error, request_id)
+            if fallback is not None:
+                recorder.end_request(span, 200, attempts, "default_response")
+                await _send(
+                    send, 200, [*_JSON, *_id_headers(request_id, attempts), (DEGRADED, b"default_response")], fallback
+                )
+                return
+            error = retry_later(guard, error)
             recorder.end_request(span, error.status, attempts, error.code or error.type)
             await _send_error(send, error, request_id, attempts)
             return
@@ -132,7 +153,78 @@ class RouterApp:
         if route.policy.notify_fallback and answer.decision.value == "fallback":
             payload = {**payload, "routeledger": {"fallback": True, "reason": answer.reason, "model": answer.model}}
         recorder.end_request(span, 200, attempts, None)
-        await _send(send, 200, _answer_headers(request_id, attempts, answer), orjson.dumps(payload))
+        response_headers = _answer_headers(request_id, attempts, answer, guard)
+        await _send(send, 200, response_headers, orjson.dumps(payload))
+
+    def _context(
+        self,
+        chat: ChatRequest,
+        raw: dict[str, Any],
+        headers: dict[str, str],
+        principal: Principal,
+        request_id: str,
+        start_ns: int,
+        arrived: float,
+    ) -> RequestContext:
+        """Route, tenant and traffic class of the request, as the key allows them."""
+        config = self.config
+        route = config.routes.get(chat.model)
+        if route is None or not principal.may_call(chat.model):
+            if route is not None:
+                raise GatewayError(
+                    403,
+                    f"This API key may not call route {chat.model!r}.",
+                    "permission_error",
+                    "route_not_allowed",
+                    "model",
+                )
+            raise route_not_found(chat.model, [r for r in config.routes if principal.may_call(r)])
+        asked_tenant = headers.get(TENANT_HEADER)
+        if principal.tenant is not None:
+            if asked_tenant and asked_tenant != principal.tenant:
+                raise GatewayError(
+                    403, "This API key belongs to another tenant.", "permission_error", "tenant_mismatch"
+                )
+            tenant = principal.tenant
+        else:
+            tenant = _label(asked_tenant, config.router.default_tenant, TENANT_HEADER)
+            if config.tenants and tenant not in config.tenants:
+                raise invalid_request(f"Unknown tenant {tenant!r}.", TENANT_HEADER, "unknown_tenant")
+        traffic_class = route.traffic_class
+        asked_class = headers.get(CLASS_HEADER)
+        if asked_class:
+            try:
+                traffic_class = TrafficClass(asked_class)
+            except ValueError:
+                raise invalid_request(
+                    f"Unknown traffic class {asked_class!r}.", CLASS_HEADER, "unknown_traffic_class"
+                ) from None
+            if traffic_class not in principal.classes:
+                raise GatewayError(
+                    403, f"This API key may not send {asked_class} traffic.", "permission_error", "class_not_allowed"
+                )
+        options = raw.get("stream_options")
+        return RequestContext(
+            request_id=request_id,
+            route_name=chat.model,
+            route=route,
+            tenant=tenant,
+            feature=_label(headers.get(FEATURE_HEADER), "", FEATURE_HEADER),
+            traffic_class=traffic_class.value,
+            stream=chat.stream,
+            start_ns=start_ns,
+            deadline=arrived + route.timeouts.total_s,
+            include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+            client_retries=_client_retries(headers.get(SDK_RETRY_HEADER)),
+            key=principal.key,
+        )
+
+    def _record_decisions(self, span: Any, guard: RequestGuard | None, error: GatewayError | None) -> None:
+        recorder: SpanRecorder = self.state.recorder
+        for decision in guard.decisions if guard else ():
+            recorder.record_guardrail(span, decision.kind, decision.reason)
+        if guard is None and error is not None and error.code:
+            recorder.record_guardrail(span, error.code, error.message)
 
     async def _stream(
         self,
@@ -144,12 +236,14 @@ class RouterApp:
         span: Any,
         on_attempt: Callable[[AttemptOutcome], None],
         on_skip: Callable[[Skip], None],
+        guard: RequestGuard,
     ) -> None:
         engine: Engine = self.state.engine
         recorder: SpanRecorder = self.state.recorder
-        start = await engine.run_stream(ctx, chat, raw, on_attempt, on_skip)
+        start = await engine.run_stream(ctx, chat, raw, on_attempt, on_skip, guard)
+        self._record_decisions(span, guard, start.error)
         if start.live is None:
-            error = start.error or GatewayError(502, "No answer.", "upstream_error")
+            error = retry_later(guard, start.error or GatewayError(502, "No answer.", "upstream_error"))
             recorder.end_request(span, error.status, len(start.attempts), error.code or error.type)
             await _send_error(send, error, ctx.request_id, len(start.attempts))
             return
@@ -164,6 +258,9 @@ class RouterApp:
         ]
         if live.plan.reason:
             headers.append((b"x-routeledger-fallback-reason", live.plan.reason.encode()))
+        degraded = _degraded(live.plan.degraded, guard)
+        if degraded:
+            headers.append((DEGRADED, degraded))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
 
         async def send_chunk(data: bytes) -> None:
@@ -191,19 +288,30 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     strict_telemetry: bool = False,
     seed: int | None = None,
+    ledger: Callable[[], AttemptStore] | None = None,
 ) -> RouterApp:
     """The router app. Pass a tracer provider or transport to observe or redirect it in tests."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         provider = tracer_provider or build_tracer_provider(config.telemetry)
-        upstream = Upstream(transport)
-        app.state.engine = Engine(config, upstream, seed=seed)
+        allowed = frozenset(
+            (urlsplit(p.base_url).hostname or "").lower() for p in config.providers.values() if p.allow_private_network
+        )
+        upstream = Upstream(transport, allowed)
+        engine = Engine(config, upstream, seed=seed)
+        state = open_state(config.guardrails.state)
+        app.state.engine = engine
         app.state.recorder = SpanRecorder(provider, strict=strict_telemetry)
+        app.state.guardrails = Guardrails(config, state)
+        keeper = StateKeeper(config, engine, state, ledger)
+        await keeper.start()
         try:
             yield
         finally:
+            await keeper.stop()
             await upstream.aclose()
+            await state.close()
             if tracer_provider is None:
                 provider.shutdown()
 
@@ -231,6 +339,11 @@ def create_app(
     async def breakers(request: Request) -> Response:
         engine: Engine = request.app.state.engine
         return Response(orjson.dumps(engine.breaker_state()), media_type="application/json")
+
+    @api.get("/v1/routeledger/guardrails")
+    async def guardrail_counts(request: Request) -> Response:
+        guardrails: Guardrails = request.app.state.guardrails
+        return Response(orjson.dumps({"decisions": dict(guardrails.decisions)}), media_type="application/json")
 
     return RouterApp(config, api)
 
@@ -265,17 +378,80 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-def _answer_headers(request_id: str, attempts: int, answer: AttemptOutcome) -> list[tuple[bytes, bytes]]:
+def _id_headers(request_id: str, attempts: int) -> list[tuple[bytes, bytes]]:
+    return [(REQUEST_ID_HEADER.encode(), request_id.encode()), (b"x-routeledger-attempts", str(attempts).encode())]
+
+
+def _degraded(weaker_model: bool, guard: RequestGuard | None) -> bytes | None:
+    """Why the answer is degraded, if it is: a budget downgrade, or a weaker model than the primary."""
+    if guard is not None and guard.downgrade:
+        return b"budget"
+    return b"weaker_model" if weaker_model else None
+
+
+def _answer_headers(
+    request_id: str, attempts: int, answer: AttemptOutcome, guard: RequestGuard | None = None
+) -> list[tuple[bytes, bytes]]:
     headers = [
         *_JSON,
-        (REQUEST_ID_HEADER.encode(), request_id.encode()),
-        (b"x-routeledger-attempts", str(attempts).encode()),
+        *_id_headers(request_id, attempts),
         (b"x-routeledger-model", answer.model.encode()),
         (b"x-routeledger-provider", answer.provider.encode()),
     ]
     if answer.reason:
         headers.append((b"x-routeledger-fallback-reason", answer.reason.encode()))
+    degraded = _degraded(answer.degraded, guard)
+    if degraded:
+        headers.append((DEGRADED, degraded))
     return headers
+
+
+#: Codes of errors that mean "no model could answer" (as opposed to "this request is refused").
+_EXHAUSTED_CODES = frozenset({"upstream_unavailable", "no_equivalent_model"})
+
+
+def exhausted_answer(
+    ctx: RequestContext, guard: RequestGuard | None, error: GatewayError, request_id: str
+) -> bytes | None:
+    """The route's default answer, for classes that prefer a degraded answer to an error."""
+    if guard is None or guard.class_policy.on_exhausted is not OnExhausted.DEFAULT_RESPONSE:
+        return None
+    if error.code not in _EXHAUSTED_CODES or ctx.route.default_response is None:
+        return None
+    body = {
+        "id": f"chatcmpl-{request_id}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "routeledger-default-response",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": ctx.route.default_response},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    }
+    return orjson.dumps(body)
+
+
+def retry_later(guard: RequestGuard | None, error: GatewayError) -> GatewayError:
+    """Classes that queue (internal, batch) get a come-back-later answer instead of a final error."""
+    if (
+        guard is None
+        or guard.class_policy.on_exhausted is not OnExhausted.RETRY_LATER
+        or error.code not in _EXHAUSTED_CODES
+    ):
+        return error
+    wait = guard.class_policy.retry_later_s
+    return GatewayError(
+        503,
+        f"{error.message} This traffic class queues: retry in {wait} seconds.",
+        "upstream_error",
+        "retry_later",
+        headers={"retry-after": str(wait)},
+        should_retry=True,
+    )
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

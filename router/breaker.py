@@ -64,6 +64,9 @@ class CircuitBreaker:
         self._probes: dict[int, float] = {}  # generation → deadline of each probe in flight
         self._generation = 0
         self._healthy_since = clock()
+        #: Called after every transition (persistence, sharing with other replicas).
+        self.on_change: Callable[[CircuitBreaker], None] | None = None
+        self.changed_at = 0.0  # wall clock of the last transition
 
     # --- admission ---------------------------------------------------------------------------------
 
@@ -119,6 +122,11 @@ class CircuitBreaker:
         ):
             self._trip(now)
 
+    def cancel(self, admission: Admission) -> None:
+        """An admitted call that was never made: a probe gives its slot back, nothing is judged."""
+        if admission.probe:
+            self._probes.pop(admission.generation, None)
+
     def is_slow(self, seconds: float) -> bool:
         return self.config.slow_call_s is not None and seconds > self.config.slow_call_s
 
@@ -164,6 +172,43 @@ class CircuitBreaker:
         self._generation += 1
         self._calls.clear()  # window metrics reset on every transition
         self._failures = self._slows = 0
+        self.changed_at = time.time()
+        if self.on_change is not None:
+            self.on_change(self)
+
+    # --- persistence and sharing -------------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """The state worth keeping across restarts and replicas, with wall-clock times."""
+        now = self.clock()
+        return {
+            "state": self.state.value,
+            "trips": self.trips,
+            "open_until": time.time() + (self.open_until - now) if self.state is BreakerState.OPEN else 0.0,
+            "changed_at": self.changed_at,
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Adopt a saved or shared state when it is newer than ours: an open quarantine that is not
+        over yet, or a close that happened after our last transition."""
+        if float(saved.get("changed_at", 0.0)) <= self.changed_at:
+            return
+        self.trips = max(self.trips, int(saved.get("trips", 0)))
+        remaining = float(saved.get("open_until", 0.0)) - time.time()
+        if saved.get("state") == BreakerState.OPEN.value and remaining > 0:
+            self.open_until = self.clock() + remaining
+            self._adopt(BreakerState.OPEN, float(saved["changed_at"]))
+        elif saved.get("state") == BreakerState.CLOSED.value and self.state is not BreakerState.CLOSED:
+            self._adopt(BreakerState.CLOSED, float(saved["changed_at"]))
+
+    def _adopt(self, state: BreakerState, changed_at: float) -> None:
+        self.state = state
+        self.transitions += 1
+        self._generation += 1
+        self._calls.clear()
+        self._failures = self._slows = 0
+        self._probes.clear()
+        self.changed_at = changed_at
 
     def _evict(self, now: float) -> None:
         horizon = now - self.config.window_s
@@ -199,14 +244,30 @@ class BreakerBoard:
         self.clock = clock
         self.rng = random.Random(seed)
         self.breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        #: Called with "provider/model" and the exported state after every transition.
+        self.on_change: Callable[[str, dict[str, Any]], None] | None = None
 
     def get(self, provider: str, model: str) -> CircuitBreaker:
         key = (provider, model)
         breaker = self.breakers.get(key)
         if breaker is None:
             breaker = CircuitBreaker(self.configs[provider], self.clock, self.rng)
+            breaker.on_change = self._changed(f"{provider}/{model}")
             self.breakers[key] = breaker
         return breaker
+
+    def _changed(self, name: str) -> Callable[[CircuitBreaker], None]:
+        def changed(breaker: CircuitBreaker) -> None:
+            if self.on_change is not None:
+                self.on_change(name, breaker.export())
+
+        return changed
+
+    def restore(self, saved: dict[str, dict[str, Any]]) -> None:
+        for name, state in saved.items():
+            provider, _, model = name.partition("/")
+            if provider in self.configs:
+                self.get(provider, model).restore(state)
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [{"provider": p, "model": m, **b.snapshot()} for (p, m), b in sorted(self.breakers.items())]

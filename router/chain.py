@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from routeledger.attempt import Decision
 from routeledger.config import Capability, RouteConfig
 from routeledger.failures import RULES, FailureClass, Step
+from routeledger.guardrails import ClassPolicy, Downgrade
 from router.backoff import backoff_delay
 from router.breaker import Admission, BreakerBoard
 from router.budget import RetryBudget, RetryThrottle
@@ -46,6 +47,7 @@ class Plan:
     admission: Admission
     handoff: bool  # send the trimmed context (a fallback), not the full one
     budget_slot: bool  # holds a retry-budget slot to release after the attempt
+    degraded: bool = False  # a weaker model than the route's primary
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +83,27 @@ class Chain:
     prompt_tokens: int
     deadline: float
     guards: Guards
+    class_policy: ClassPolicy = field(default_factory=ClassPolicy)
+    #: Budget pressure: try the cheapest capable models first.
+    downgrade: bool = False
     attempts: int = 0
     retries: int = 0
     fallbacks: int = 0
     tried: set[str] = field(default_factory=set)
     skips: list[Skip] = field(default_factory=list)
     capable: list[Target] = field(default_factory=list)
+    primary_strength: float = 0.0
 
     def __post_init__(self) -> None:
         self.capable = [t for t in self.targets if can_serve(t.model, self.needed, self.prompt_tokens)]
+        self.primary_strength = self.capable[0].strength if self.capable else 0.0
+        if self.downgrade:
+            self.capable.sort(key=lambda t: t.strength)
+
+    @property
+    def never_weaker(self) -> bool:
+        """Sensitive routes and classes that must not downgrade fail clearly instead (seed 002)."""
+        return self.route.sensitive or self.class_policy.downgrade is Downgrade.NEVER
 
     # --- first attempt ---------------------------------------------------------------------------
 
@@ -114,19 +128,22 @@ class Chain:
         step = self.route.policy.steps.get(failure, RULES[failure].step)
         if step is Step.STOP:
             return Stop(final_error(outcome))
-        if self.attempts >= self.route.max_attempts:
+        limit = self.class_policy.max_failures
+        if self.attempts >= self.route.max_attempts or (limit is not None and self.attempts >= limit):
             return Stop(exhausted_error(self.route_name, outcome))
         if step is Step.RETRY:
             plan = self._retry(outcome, current)
             if plan is not None:
                 return plan
             step = Step.FALLBACK
-        if self.retries and not self.route.policy.retry_and_fallback:
+        if (self.retries and not self.route.policy.retry_and_fallback) or not self.class_policy.fallback:
             return Stop(exhausted_error(self.route_name, outcome))
         return self._fallback(step, outcome, current)
 
     def _retry(self, outcome: AttemptOutcome, current: Target) -> Plan | None:
         policy = self.route.policy
+        if not self.class_policy.retry:
+            return None
         if self.retries >= policy.max_retries or (self.fallbacks and not policy.retry_and_fallback):
             return None
         error = outcome.upstream_error
@@ -160,7 +177,7 @@ class Chain:
     def _fallback(self, step: Step, outcome: AttemptOutcome, current: Target) -> Plan | Stop:
         if self._now() + self.route.policy.min_attempt_s > self.deadline:
             return Stop(exhausted_error(self.route_name, outcome))
-        order = self.targets
+        order = self.targets if step is Step.FALLBACK_LARGER_CONTEXT else self.capable
         after = order[order.index(current) + 1 :] if current in order else order
         for target in after:
             if target.name in self.tried or not self._suits(target, step, current):
@@ -171,9 +188,13 @@ class Chain:
             return self._plan(target, Decision.FALLBACK, _reason(outcome), 0.0, admission, handoff=True)
         if step is Step.FALLBACK_LARGER_CONTEXT:
             return Stop(context_error(self.route_name, outcome))
+        if self.never_weaker:
+            return Stop(not_downgraded_error(self.route_name, outcome))
         return Stop(exhausted_error(self.route_name, outcome))
 
     def _suits(self, target: Target, step: Step, current: Target) -> bool:
+        if self.never_weaker and target.strength < self.primary_strength:
+            return False
         if step is Step.FALLBACK_LARGER_CONTEXT:
             return target.model.context_window > current.model.context_window and can_serve(
                 target.model, self.needed, 0
@@ -212,7 +233,9 @@ class Chain:
             self.retries += 1
         elif decision is Decision.FALLBACK:
             self.fallbacks += 1
-        return Plan(target, decision, reason, delay, admission, handoff, budget_slot)
+        return Plan(
+            target, decision, reason, delay, admission, handoff, budget_slot, target.strength < self.primary_strength
+        )
 
     def _now(self) -> float:
         return time.monotonic()
@@ -291,6 +314,17 @@ def exhausted_error(route_name: str, last: AttemptOutcome) -> GatewayError:
         f"No model of route {route_name!r} could answer: {last.index} attempt(s), last failure {failure}.",
         "upstream_error",
         "upstream_unavailable",
+    )
+
+
+def not_downgraded_error(route_name: str, last: AttemptOutcome) -> GatewayError:
+    failure = last.failure.value if last.failure else "unknown"
+    return GatewayError(
+        503,
+        f"Route {route_name!r} never falls back to a weaker model, and no model at least as strong could answer "
+        f"(last failure {failure}).",
+        "upstream_error",
+        "no_equivalent_model",
     )
 
 

@@ -105,11 +105,27 @@ def classify_exception(exc: BaseException) -> FailureClass:
 CONNECT_ERROR = "connect_error"
 
 
+#: `error.type` of a connection the egress policy refused (a forbidden address).
+EGRESS_REFUSED = "egress_refused"
+
+
+def _egress_refused(cause: BaseException | None) -> bool:
+    import aiohttp
+
+    from routeledger.egress import EgressRefused
+
+    if not isinstance(cause, aiohttp.ClientConnectorError):
+        return False
+    return isinstance(getattr(cause, "_os_error", None), EgressRefused)
+
+
 def error_type_of(exc: BaseException) -> str:
     """The span's `error.type`: `connect_error` when nothing was sent, else the exception's name."""
     import aiohttp
 
     cause = exc.__cause__
+    if _egress_refused(cause):
+        return EGRESS_REFUSED
     if isinstance(cause, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
         return CONNECT_ERROR
     if cause is None and isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
@@ -123,6 +139,8 @@ def _aiohttp_cause(exc: BaseException) -> FailureClass | None:
     cause = exc.__cause__
     if not isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
         return None
+    if _egress_refused(cause):
+        return FailureClass.BAD_REQUEST  # a forbidden address: no retry, no fallback
     if isinstance(cause, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
         return FailureClass.TRANSIENT_NETWORK  # never reached the provider
     if isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError):

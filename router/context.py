@@ -23,3 +23,5 @@ class RequestContext:
     include_usage: bool = False
     #: Retries the client's SDK already made of this call (x-stainless-retry-count).
     client_retries: int = 0
+    #: The API key's configured name ("" without authentication); never the key itself.
+    key: str = ""

@@ -24,6 +24,7 @@ import httpx
 from routeledger.attempt import Outcome
 from routeledger.config import RouteledgerConfig
 from routeledger.failures import RULES, FailureClass, Step
+from routeledger.guardrails import TrafficClass
 from routeledger.pricing import PriceSource, Usage
 from routeledger.tokens import count_input_tokens
 from router.breaker import BreakerBoard
@@ -35,10 +36,12 @@ from router.chat import ChatRequest, requested_max_tokens
 from router.classify import classify_answer, classify_exception, classify_status, error_type_of
 from router.context import RequestContext
 from router.errors import GatewayError
+from router.guard import RequestGuard
 from router.handoff import handoff_body, handoff_max_tokens
 from router.outcome import AttemptOutcome
 from router.providers.base import Completion, UpstreamError
 from router.relay import LiveStream, open_stream
+from router.state import Reservation
 from router.targets import Target, resolve_targets
 from router.upstream import Upstream
 
@@ -88,8 +91,13 @@ class Engine:
 
     # --- chains --------------------------------------------------------------------------------
 
-    def chain(self, ctx: RequestContext, request: ChatRequest, raw: dict[str, Any]) -> Chain:
+    def chain(
+        self, ctx: RequestContext, request: ChatRequest, raw: dict[str, Any], guard: RequestGuard | None = None
+    ) -> Chain:
         route = ctx.route
+        class_policy = (
+            guard.class_policy if guard else self.config.guardrails.class_policy(TrafficClass(ctx.traffic_class))
+        )
         return Chain(
             route_name=ctx.route_name,
             route=route,
@@ -98,19 +106,29 @@ class Engine:
             prompt_tokens=count_input_tokens(raw["messages"], None, raw.get("tools")),
             deadline=ctx.deadline,
             guards=self.guards,
+            class_policy=class_policy,
+            downgrade=bool(guard and guard.downgrade),
         )
 
     async def run(
-        self, ctx: RequestContext, request: ChatRequest, raw: dict[str, Any], on_attempt: AttemptSink, on_skip: SkipSink
+        self,
+        ctx: RequestContext,
+        request: ChatRequest,
+        raw: dict[str, Any],
+        on_attempt: AttemptSink,
+        on_skip: SkipSink,
+        guard: RequestGuard | None = None,
     ) -> Result:
-        chain = self.chain(ctx, request, raw)
+        chain = self.chain(ctx, request, raw, guard)
         attempts: list[AttemptOutcome] = []
         self.guards.budget.request_started()
         try:
             step: Plan | Stop = chain.first()
             while isinstance(step, Plan):
                 _report_skips(chain, on_skip)
-                outcome = await self._attempt(ctx, chain, step, request, raw, len(attempts) + 1)
+                outcome = await self._attempt(ctx, chain, step, request, raw, len(attempts) + 1, guard)
+                if isinstance(outcome, GatewayError):
+                    return Result(tuple(attempts), None, outcome)
                 attempts.append(outcome)
                 on_attempt(outcome)
                 if outcome.ok:
@@ -122,16 +140,24 @@ class Engine:
             self.guards.budget.request_finished()
 
     async def run_stream(
-        self, ctx: RequestContext, request: ChatRequest, raw: dict[str, Any], on_attempt: AttemptSink, on_skip: SkipSink
+        self,
+        ctx: RequestContext,
+        request: ChatRequest,
+        raw: dict[str, Any],
+        on_attempt: AttemptSink,
+        on_skip: SkipSink,
+        guard: RequestGuard | None = None,
     ) -> StreamStart:
-        chain = self.chain(ctx, request, raw)
+        chain = self.chain(ctx, request, raw, guard)
         attempts: list[AttemptOutcome] = []
         self.guards.budget.request_started()
         try:
             step: Plan | Stop = chain.first()
             while isinstance(step, Plan):
                 _report_skips(chain, on_skip)
-                started = await self._stream_attempt(ctx, chain, step, request, raw, len(attempts) + 1)
+                started = await self._stream_attempt(ctx, chain, step, request, raw, len(attempts) + 1, guard)
+                if isinstance(started, GatewayError):
+                    return StreamStart(tuple(attempts), None, started)
                 if isinstance(started, LiveStream):
                     return StreamStart(tuple(attempts), started, None)
                 attempts.append(started)
@@ -147,6 +173,7 @@ class Engine:
     def _prepare(
         self, ctx: RequestContext, plan: Plan, request: ChatRequest, raw: dict[str, Any], index: int
     ) -> tuple[httpx.Request, int | None, int]:
+        """The upstream request, the max_tokens it carries (None: the client's own), the prompt tokens."""
         target = plan.target
         body = handoff_body(raw, ctx.route.fallback) if plan.handoff else raw
         asked = requested_max_tokens(request)
@@ -168,12 +195,41 @@ class Engine:
         total = min(ctx.deadline, plan.admission.deadline)
         return min(now + ctx.route.timeouts.first_byte_s, total), total
 
+    async def _guard_before(
+        self,
+        guard: RequestGuard | None,
+        plan: Plan,
+        request: ChatRequest,
+        max_tokens: int | None,
+        prompt_tokens: int,
+        index: int,
+    ) -> Reservation | GatewayError | None:
+        """Ceilings and budget reservation; an attempt refused here never runs and holds no slots."""
+        if guard is None:
+            return None
+        max_output = max_tokens or requested_max_tokens(request) or plan.target.model.max_output_tokens
+        try:
+            return await guard.before(plan.target, prompt_tokens, max_output, index)
+        except GatewayError as error:
+            self._abandon(plan)
+            return error
+
     async def _attempt(
-        self, ctx: RequestContext, chain: Chain, plan: Plan, request: ChatRequest, raw: dict[str, Any], index: int
-    ) -> AttemptOutcome:
+        self,
+        ctx: RequestContext,
+        chain: Chain,
+        plan: Plan,
+        request: ChatRequest,
+        raw: dict[str, Any],
+        index: int,
+        guard: RequestGuard | None = None,
+    ) -> AttemptOutcome | GatewayError:
+        http_request, max_tokens, prompt_tokens = self._prepare(ctx, plan, request, raw, index)
+        reservation = await self._guard_before(guard, plan, request, max_tokens, prompt_tokens, index)
+        if isinstance(reservation, GatewayError):
+            return reservation
         if plan.delay_s:
             await asyncio.sleep(plan.delay_s)
-        http_request, max_tokens, prompt_tokens = self._prepare(ctx, plan, request, raw, index)
         first_byte, total = self._deadlines(ctx, plan)
         start_ns, started = time.time_ns(), time.monotonic()
         status, completion, upstream_error, failure, error_type = 0, None, None, None, ""
@@ -195,7 +251,7 @@ class Engine:
             failure, error_type = FailureClass.TIMEOUT_BEFORE_FIRST_BYTE, "timeout"
         except httpx.HTTPError as exc:
             failure, error_type = classify_exception(exc), error_type_of(exc)
-        return self.finish(
+        outcome = self.finish(
             ctx,
             plan,
             index,
@@ -210,20 +266,33 @@ class Engine:
             prompt_tokens,
             None,
         )
+        if guard is not None:
+            await guard.after(reservation, outcome)
+        return outcome
 
     async def _stream_attempt(
-        self, ctx: RequestContext, chain: Chain, plan: Plan, request: ChatRequest, raw: dict[str, Any], index: int
-    ) -> AttemptOutcome | LiveStream:
+        self,
+        ctx: RequestContext,
+        chain: Chain,
+        plan: Plan,
+        request: ChatRequest,
+        raw: dict[str, Any],
+        index: int,
+        guard: RequestGuard | None = None,
+    ) -> AttemptOutcome | LiveStream | GatewayError:
+        http_request, max_tokens, prompt_tokens = self._prepare(ctx, plan, request, raw, index)
+        reservation = await self._guard_before(guard, plan, request, max_tokens, prompt_tokens, index)
+        if isinstance(reservation, GatewayError):
+            return reservation
         if plan.delay_s:
             await asyncio.sleep(plan.delay_s)
-        http_request, _, prompt_tokens = self._prepare(ctx, plan, request, raw, index)
         first_byte, total = self._deadlines(ctx, plan)
         start_ns, started = time.time_ns(), time.monotonic()
         opened = await open_stream(self.upstream, plan.target, http_request, first_byte)
         if isinstance(opened, LiveStream):
-            opened.bind(self, ctx, plan, index, start_ns, started, prompt_tokens, total)
+            opened.bind(self, ctx, plan, index, start_ns, started, prompt_tokens, total, guard, reservation)
             return opened
-        return self.finish(
+        outcome = self.finish(
             ctx,
             plan,
             index,
@@ -238,6 +307,9 @@ class Engine:
             prompt_tokens,
             None,
         )
+        if guard is not None:
+            await guard.after(reservation, outcome)
+        return outcome
 
     # --- outcomes ------------------------------------------------------------------------------
 
@@ -297,7 +369,16 @@ class Engine:
             stream=ctx.stream,
             response_model_name=response_model,
             finish=finish_reason,
+            degraded=plan.degraded,
         )
+
+    def _abandon(self, plan: Plan) -> None:
+        """Give back what a planned attempt held (breaker probe, bulkhead, retry slot) without running it."""
+        target = plan.target
+        self.guards.breakers.get(target.provider_name, target.name).cancel(plan.admission)
+        self.guards.bulkheads[target.provider_name].release()
+        if plan.budget_slot:
+            self.guards.budget.release()
 
     def _feed_guards(self, plan: Plan, failure: FailureClass | None, latency_s: float) -> None:
         target = plan.target

@@ -41,6 +41,8 @@ class AttemptOutcome:
     stream: bool = False
     response_model_name: str = ""
     finish: str = ""
+    #: Answered by a weaker model than the route's primary.
+    degraded: bool = False
 
     @property
     def ok(self) -> bool:

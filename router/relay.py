@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from router.chain import Plan
     from router.context import RequestContext
     from router.engine import Engine
+    from router.guard import RequestGuard
+    from router.state import Reservation
 
 #: Malformed chunks tolerated (skipped) in one stream; past this the stream is unusable.
 MAX_MALFORMED = 3
@@ -182,9 +184,12 @@ class LiveStream:
         started: float,
         prompt_tokens: int,
         deadline: float,
+        guard: RequestGuard | None = None,
+        reservation: Reservation | None = None,
     ) -> None:
         self.engine, self.ctx, self.plan, self.index = engine, ctx, plan, index
         self.start_ns, self.started, self.prompt_tokens, self.deadline = start_ns, started, prompt_tokens, deadline
+        self.guard, self.reservation = guard, reservation
 
     @property
     def target(self) -> Target:
@@ -202,7 +207,10 @@ class LiveStream:
             await send(encoder.role() + b"".join(encoder.delta(d) for d in state.buffered))
             failure, error_type = await self._pump(encoder, send)
         except asyncio.CancelledError:
-            on_attempt(self._outcome(FailureClass.CANCELLED, "client_disconnected"))
+            cancelled = self._outcome(FailureClass.CANCELLED, "client_disconnected")
+            on_attempt(cancelled)
+            if self.guard is not None:
+                await asyncio.shield(self.guard.after(self.reservation, cancelled))
             raise
         finally:
             await self.response.aclose()
@@ -215,6 +223,8 @@ class LiveStream:
             await send(ChunkEncoder.error(_message(failure, state), failure.value))
         outcome = self._outcome(failure, error_type)
         on_attempt(outcome)
+        if self.guard is not None:
+            await self.guard.after(self.reservation, outcome)
         return outcome
 
     async def _pump(

@@ -78,7 +78,15 @@ class SpanRecorder:
         )
         if ctx.client_retries:
             span.set_attribute(sc.CLIENT_RETRY_COUNT, ctx.client_retries)
+        if ctx.key:
+            span.set_attribute(sc.API_KEY, ctx.key)
         return span
+
+    def record_guardrail(self, span: trace.Span, kind: str, reason: str) -> None:
+        try:
+            span.add_event(sc.GUARDRAIL_EVENT, {sc.GUARDRAIL: kind, sc.GUARDRAIL_REASON: reason})
+        except Exception:
+            self._failed("guardrail event")
 
     def record_skip(self, span: trace.Span, model: str, reason: str) -> None:
         try:
@@ -162,4 +170,8 @@ def attempt_attributes(ctx: RequestContext, outcome: AttemptOutcome) -> Mapping[
         attributes[sc.USAGE_ESTIMATED] = True
     if outcome.probe:
         attributes[sc.BREAKER_PROBE] = True
+    if outcome.degraded:
+        attributes[sc.DEGRADED] = True
+    if ctx.key:
+        attributes[sc.API_KEY] = ctx.key
     return attributes

@@ -18,6 +18,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -37,7 +38,9 @@ class UpstreamAnswer:
 
 
 class Upstream:
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport | None = None, allowed_private_hosts: frozenset[str] = frozenset()
+    ) -> None:
         limits = httpx.Limits(
             max_connections=MAX_CONNECTIONS,
             max_keepalive_connections=MAX_CONNECTIONS,
@@ -46,7 +49,7 @@ class Upstream:
         if transport is None:
             from httpx_aiohttp import AiohttpTransport
 
-            transport = AiohttpTransport(limits=limits, trust_env=False)
+            transport = AiohttpTransport(limits=limits, trust_env=False, client=lambda: _session(allowed_private_hosts))
         self.transport = transport
         self.client = httpx.AsyncClient(transport=transport, limits=limits, follow_redirects=False, trust_env=False)
 
@@ -72,6 +75,18 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _session(allowed_private_hosts: frozenset[str]) -> Any:
+    """The aiohttp session behind the transport: pooled, every DNS answer checked (G37)."""
+    import aiohttp
+
+    from routeledger.egress import guarded_resolver
+
+    connector = aiohttp.TCPConnector(
+        limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY_S, resolver=guarded_resolver(allowed_private_hosts)
+    )
+    return aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False)
 
 
 async def _read(response: httpx.Response, limit: int | None) -> bytes:

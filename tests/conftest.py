@@ -6,6 +6,7 @@ session-wide directory instead of a directory of its own.
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,7 +75,13 @@ def make_config(
         "routes": ROUTES,
         "telemetry": {"otlp_endpoint": otlp_endpoint, "schedule_delay_ms": 50},
     }
+    # Each config keeps its router state (spend, breakers) apart, as separate deployments would.
+    data["guardrails"] = {"state": {"path": f"{tempfile.mkdtemp(prefix='rl-state-')}/state.db"}}
     data.update(overrides)
+    # Test upstreams live on loopback (the simulator): allowed explicitly, as a real local setup must.
+    data["providers"] = {
+        name: {"allow_private_network": True, **provider} for name, provider in data["providers"].items()
+    }
     return parse_config(data, "test-config")
 
 

@@ -47,7 +47,15 @@ def chain_for(e: Engine, route: str, *, deadline_s: float = 30.0, **body: Any) -
         orjson.dumps({"model": route, "messages": [{"role": "user", "content": "hello"}], **body})
     )
     ctx = RequestContext(
-        "r", route, e.config.routes[route], "t", "", "x", False, time.time_ns(), time.monotonic() + deadline_s
+        "r",
+        route,
+        e.config.routes[route],
+        "t",
+        "",
+        "non_critical",
+        False,
+        time.time_ns(),
+        time.monotonic() + deadline_s,
     )
     return e.chain(ctx, request, raw)
 
