@@ -62,9 +62,15 @@ def router(
     """Run the OpenAI-compatible router."""
     from routeledger.serving import serve
     from router.app import create_app
+    from router.keeper import ledger_opener
 
     cfg = _config(config)
-    serve(create_app(cfg), host or cfg.router.host, cfg.router.port if port is None else port, ready_file)
+    serve(
+        create_app(cfg, ledger=ledger_opener(cfg)),
+        host or cfg.router.host,
+        cfg.router.port if port is None else port,
+        ready_file,
+    )
 
 
 @app.command()

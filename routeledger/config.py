@@ -337,6 +337,7 @@ class FaultKind(StrEnum):
     AUTH = "auth"  # 401 invalid API key
     QUOTA = "quota"  # 429 insufficient_quota (billing), not a transient limit
     OVERLOADED = "overloaded"  # 529 overloaded_error (Anthropic) / 503 (OpenAI)
+    REDIRECT = "redirect"  # 302 to `location` (default: the cloud metadata address); never to be followed
 
 
 class FaultRule(StrictModel):
@@ -357,6 +358,8 @@ class FaultRule(StrictModel):
     retry_after_s: float | None = Field(default=None, ge=0)
     delay_ms: float = Field(default=0.0, ge=0)
     after_tokens: int = Field(default=0, ge=0)
+    #: Where a redirect fault points.
+    location: str = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
 
 
 class SimulatorConfig(StrictModel):

@@ -45,7 +45,7 @@ from router.errors import SHOULD_RETRY, GatewayError, invalid_request, route_not
 from router.guard import Guardrails, RequestGuard
 from router.keeper import StateKeeper
 from router.outcome import AttemptOutcome
-from router.state import open_state
+from router.state import StateUnavailable, open_state
 from router.telemetry import SpanRecorder, build_tracer_provider
 from router.upstream import Upstream
 
@@ -343,7 +343,12 @@ def create_app(
     @api.get("/v1/routeledger/guardrails")
     async def guardrail_counts(request: Request) -> Response:
         guardrails: Guardrails = request.app.state.guardrails
-        return Response(orjson.dumps({"decisions": dict(guardrails.decisions)}), media_type="application/json")
+        try:
+            budgets: object = await guardrails.budgets()
+        except StateUnavailable as exc:
+            budgets = {"error": str(exc)}
+        payload = {"decisions": dict(guardrails.decisions), "budgets": budgets}
+        return Response(orjson.dumps(payload), media_type="application/json")
 
     return RouterApp(config, api)
 

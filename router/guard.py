@@ -25,7 +25,7 @@ from enum import StrEnum
 from routeledger.config import RouteConfig, RouteledgerConfig
 from routeledger.guardrails import BudgetConfig, CeilingConfig, ClassPolicy, FailureMode, TrafficClass
 from routeledger.pricing import Usage
-from router.auth import Authenticator, Principal
+from router.auth import ANONYMOUS, Authenticator, Principal
 from router.context import RequestContext
 from router.errors import GatewayError
 from router.outcome import AttemptOutcome
@@ -59,7 +59,7 @@ def budget_scopes(principal: Principal, tenant: str, tenant_budget: BudgetConfig
     day, month = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m")
     scopes = []
     for owner, budget in ((f"tenant:{tenant}", tenant_budget), (f"key:{principal.key}", principal.budget)):
-        if owner == "key:":
+        if owner in ("key:", "tenant:"):
             continue
         if budget.daily_usd is not None:
             scopes.append(Scope(f"{owner}:day:{day}", to_nanos(budget.daily_usd)))
@@ -135,6 +135,35 @@ class Guardrails:
         except StateUnavailable as exc:
             guard.state_failed(exc)
         return None
+
+    async def budgets(self) -> list[dict[str, object]]:
+        """Every configured budget of the current day and month: limit, spent, reserved, band."""
+        now = datetime.now(UTC)
+        config = self.config
+        scopes: list[Scope] = []
+        for name, tenant in config.tenants.items():
+            scopes += budget_scopes(ANONYMOUS, name, tenant.budget, now)
+        for name, key in config.keys.items():
+            scopes += budget_scopes(
+                Principal(name, key.tenant, key.routes, key.classes, key.rpm, key.budget), "", BudgetConfig(), now
+            )
+        usage = await self.state.usage([s.key for s in scopes]) if scopes else {}
+        thresholds = config.guardrails.thresholds
+        report = []
+        for scope in scopes:
+            spent, reserved = usage[scope.key]
+            share = (spent + reserved) / scope.limit
+            report.append(
+                {
+                    "scope": scope.key,
+                    "limit_usd": str(to_usd(scope.limit)),
+                    "spent_usd": str(to_usd(spent)),
+                    "reserved_usd": str(to_usd(reserved)),
+                    "share": round(share, 6),
+                    "band": band_for(share, thresholds.downgrade, thresholds.critical_only).value,
+                }
+            )
+        return report
 
     def count(self, guard: RequestGuard, decision: Decision) -> None:
         self.decisions[decision.kind] += 1

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from routeledger.config import RouteledgerConfig
+from routeledger.config import CLICKHOUSE_URL_ENV, RouteledgerConfig
+from routeledger.errors import RouteledgerError
 from routeledger.guardrails import StateBackend
-from routeledger.store import AttemptStore
+from routeledger.store import AttemptStore, open_reader
+from routeledger.store.base import running_service_url
 from router.engine import Engine
 from router.reconcile import reconcile
 from router.state import StateStore, StateUnavailable
@@ -28,6 +31,20 @@ log = logging.getLogger("routeledger.router.keeper")
 SWEEP_S = 30.0
 #: Seconds between two refreshes of breaker state shared by replicas.
 BREAKER_SYNC_S = 1.0
+
+
+def ledger_opener(config: RouteledgerConfig) -> Callable[[], AttemptStore]:
+    """How the router reads the ledger to reconcile: a ClickHouse server or the running collector.
+
+    Never the embedded chDB directory itself: the collector owns it, and a router opening it would
+    take it away."""
+
+    def open_ledger() -> AttemptStore:
+        if not (os.environ.get(CLICKHOUSE_URL_ENV) or running_service_url(config)):
+            raise RouteledgerError("the ledger is not reachable: no ClickHouse server configured, no collector running")
+        return open_reader(config)
+
+    return open_ledger
 
 
 class StateKeeper:

@@ -62,10 +62,8 @@ ROUTES: dict[str, Any] = {
 }
 
 
-def make_config(
-    sim_url: str, otlp_endpoint: str = "http://127.0.0.1:9/v1/traces", **overrides: Any
-) -> RouteledgerConfig:
-    """A valid config whose providers live on the given simulator."""
+def config_data(sim_url: str, otlp_endpoint: str = "http://127.0.0.1:9/v1/traces", **overrides: Any) -> dict[str, Any]:
+    """The raw document of a valid config whose providers live on the given simulator."""
     data: dict[str, Any] = {
         "providers": {
             "alpha": {"kind": "openai", "base_url": f"{sim_url}/alpha/v1", "api_key_env": "ALPHA_KEY"},
@@ -82,7 +80,14 @@ def make_config(
     data["providers"] = {
         name: {"allow_private_network": True, **provider} for name, provider in data["providers"].items()
     }
-    return parse_config(data, "test-config")
+    return data
+
+
+def make_config(
+    sim_url: str, otlp_endpoint: str = "http://127.0.0.1:9/v1/traces", **overrides: Any
+) -> RouteledgerConfig:
+    """A valid config whose providers live on the given simulator."""
+    return parse_config(config_data(sim_url, otlp_endpoint, **overrides), "test-config")
 
 
 @pytest.fixture(scope="session")

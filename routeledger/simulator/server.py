@@ -295,6 +295,9 @@ class SimulatorProtocol(asyncio.Protocol):
             return
         if kind is FaultKind.REJECT_PREFILL and not plan.prefill:
             kind = None  # the fault only bites a request that actually prefills
+        if kind is FaultKind.REDIRECT and fault is not None:
+            self._write(302, b"{}", keep_alive, [("location", fault.location)])
+            return
         if kind in _ERROR_FAULTS and fault is not None:
             status, body = wire.error_response(plan.api, kind, fault.status)
             headers = _retry_after(fault)
