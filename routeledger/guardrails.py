@@ -132,6 +132,8 @@ class StateConfig(_Strict):
     redis_url: str | None = None
     #: A reservation not settled within this many seconds (a crashed router) is released.
     reservation_ttl_s: float = Field(default=600.0, gt=0)
+    #: Seconds between two sweeps for reservations a dead router left open.
+    sweep_s: float = Field(default=30.0, gt=0)
 
 
 class GuardrailsConfig(_Strict):

@@ -3,7 +3,7 @@
 - breakers: restored at start, saved on every transition, and (with a shared backend) refreshed
   from the other replicas every second, so a model one replica quarantined is skipped by all;
 - reservations: those a dead router left open are settled from the ledger or released
-  (`router.reconcile`), at start and then every `SWEEP_S`.
+  (`router.reconcile`), at start and then every `guardrails.state.sweep_s`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from router.state import StateStore, StateUnavailable
 
 log = logging.getLogger("routeledger.router.keeper")
 
-#: Seconds between two sweeps of orphaned reservations.
-SWEEP_S = 30.0
 #: Seconds between two refreshes of breaker state shared by replicas.
 BREAKER_SYNC_S = 1.0
 
@@ -72,7 +70,7 @@ class StateKeeper:
             log.warning("breaker state not restored: %s", exc)
         board.on_change = self._save_breaker
         await self.sweep()
-        self.tasks.append(asyncio.create_task(self._every(SWEEP_S, self.sweep)))
+        self.tasks.append(asyncio.create_task(self._every(self.config.guardrails.state.sweep_s, self.sweep)))
         if self.config.guardrails.state.backend is StateBackend.REDIS:
             self.tasks.append(asyncio.create_task(self._every(BREAKER_SYNC_S, self.sync_breakers)))
 

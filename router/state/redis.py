@@ -74,11 +74,20 @@ def _held(scope: str) -> str:
     return f"{PREFIX}held:{scope}"
 
 
+#: Connections to redis-server per router process; a Lua call takes well under a millisecond.
+MAX_CONNECTIONS = 64
+
+
 class RedisState:
     def __init__(self, url: str, reservation_ttl_s: float) -> None:
         import redis.asyncio as aioredis
 
-        self.client = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # A bounded pool that waits for a free connection: under a burst the default pool refuses
+        # ("Too many connections") and every refusal would fail a request closed.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=2, socket_timeout=2, socket_connect_timeout=2
+        )
+        self.client = aioredis.Redis(connection_pool=pool)
         self.ttl = reservation_ttl_s
         self._reserve = self.client.register_script(RESERVE)
         self._settle = self.client.register_script(SETTLE)
@@ -156,4 +165,4 @@ class RedisState:
         return out
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.client.aclose(close_connection_pool=True)

@@ -8,7 +8,6 @@ error body, headers, what the simulator received, the request span's guardrail e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -126,7 +125,7 @@ def guarded(sim: SimulatorThread, state_path: Path, **overrides: Any) -> Router:
     return Router(make_config(sim.url, guardrails={"state": {"path": str(state_path)}}, **overrides))
 
 
-# --- budget bands × traffic classes ----------------------------------------------------------------
+# --- budget bands x traffic classes ----------------------------------------------------------------
 
 
 def test_budget_bands_decide_what_each_traffic_class_gets(simulator: SimulatorThread, state_path: Path) -> None:
