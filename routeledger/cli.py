@@ -243,5 +243,26 @@ def config_check(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
     )
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for the router.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(
+    name: Annotated[str, typer.Argument(help="The key's name in the config (it names the key in spans and rows).")],
+    tenant: Annotated[str, typer.Option(help="The tenant the key spends for.")],
+) -> None:
+    """Make a new API key: print it once, and the YAML entry (its SHA-256) to paste under `keys:`."""
+    import secrets
+
+    from routeledger.guardrails import hash_key
+
+    key = "rl-" + secrets.token_urlsafe(32)
+    err.print("The key (shown once; the config keeps only its hash):", highlight=False)
+    print(key)
+    err.print("Add to routeledger.yaml:", highlight=False)
+    err.print(f"keys:\n  {name}:\n    hash: {hash_key(key)}\n    tenant: {tenant}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     app()
