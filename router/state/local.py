@@ -1,13 +1,20 @@
 """One router's state in memory, journaled to a local SQLite file (WAL) so it survives a restart.
 
-Memory answers every read; every change is one short SQLite transaction (about 20 µs here with WAL
-and synchronous=NORMAL: it survives a crash of the process, the failure that matters for a router;
-a power cut may lose the last few milliseconds). Rate-limit windows are memory only.
+Memory answers every read and decides every admission. Changes are journaled with group commit:
+every change made during one turn of the event loop goes into one SQLite transaction at the end of
+that turn (WAL, synchronous=NORMAL), before any upstream answer can arrive, so a reservation is on
+disk before the attempt it pays for can finish. Under load one transaction carries the changes of
+many requests instead of one each (measured with bench/router_overhead.py). It survives a crash of
+the process, the failure that matters for a router; a power cut may lose the last few milliseconds.
+A failed write keeps its changes queued for the next commit and is logged. Rate-limit windows are
+memory only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import sqlite3
 import time
 import uuid
@@ -17,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from router.state.base import Denied, Reservation, Scope, StateUnavailable
+
+log = logging.getLogger("routeledger.router.state")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spend (scope TEXT PRIMARY KEY, nanos INTEGER NOT NULL);
@@ -50,8 +59,26 @@ class LocalState:
             for scope in reservation.scopes:
                 self.reserved[scope] = self.reserved.get(scope, 0) + reservation.amount
         self.windows: dict[str, deque[float]] = {}
+        self.pending: list[tuple[str, tuple[Any, ...]]] = []
+        self.flush_handle: asyncio.Handle | None = None
 
     def _write(self, *statements: tuple[str, tuple[Any, ...]]) -> None:
+        """Queue changes for the group commit at the end of this turn of the event loop."""
+        self.pending.extend(statements)
+        if self.flush_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self.flush_handle = loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Commit every queued change in one transaction."""
+        self.flush_handle = None
+        if not self.pending:
+            return
+        statements, self.pending = self.pending, []
         try:
             self.db.execute("BEGIN IMMEDIATE")
             for sql, args in statements:
@@ -60,7 +87,8 @@ class LocalState:
         except sqlite3.Error as exc:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
-            raise StateUnavailable(f"cannot write the router state file {self.path}: {exc}") from exc
+            self.pending[:0] = statements
+            log.error("cannot write the router state file %s (%d changes wait): %s", self.path, len(statements), exc)
 
     async def usage(self, scopes: Sequence[str]) -> dict[str, tuple[int, int]]:
         return {s: (self.spent.get(s, 0), self.reserved.get(s, 0)) for s in scopes}
@@ -129,4 +157,7 @@ class LocalState:
         return list(self.open.values())
 
     async def close(self) -> None:
+        if self.flush_handle is not None:
+            self.flush_handle.cancel()
+        self.flush()
         self.db.close()
