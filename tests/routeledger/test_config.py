@@ -29,7 +29,9 @@ def write(tmp_path: Path, data: object) -> Path:
 
 def test_the_shipped_example_is_valid() -> None:
     config = load_config(EXAMPLE, environ={})
-    assert set(config.routes) == {"support", "summarize", "extract", "draft"}
+    assert set(config.routes) == {"support", "summarize", "extract", "draft", "contract-review"}
+    assert config.routes["contract-review"].sensitive
+    assert not config.keys  # authentication is off until a key is configured
     assert config.providers["alpha"].base_url == "http://127.0.0.1:8700/alpha/v1"
 
 
@@ -155,4 +157,4 @@ def test_cli_exits_2_with_one_line_naming_the_field(tmp_path: Path) -> None:
 def test_cli_accepts_the_example() -> None:
     result = CliRunner().invoke(app, ["config", "check", "--config", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
-    assert "ok (2 providers, 4 models, 4 routes)" in result.output
+    assert "ok (2 providers, 4 models, 5 routes)" in result.output
