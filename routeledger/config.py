@@ -296,12 +296,27 @@ class CollectorConfig(StrictModel):
     batch_max_delay_ms: int = Field(default=200, gt=0)
     #: Largest accepted OTLP request body, in bytes (after decompression).
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    #: Durable spool (SQLite, WAL, fsync'd commits): spans are acknowledged once they are here.
+    #: Empty = `spool/collector.db` beside the store's data directory.
+    spool_path: str = ""
+    #: Undrained spool bytes allowed while the store is down; past it OTLP gets 503 + Retry-After.
+    spool_budget_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    #: Keys (trace id + span id) of drained rows remembered to drop re-sent spans; ~40 bytes each.
+    dedup_keys: int = Field(default=1_000_000, ge=0)
+    #: Seconds a client is told to wait (Retry-After) when the spool is full.
+    retry_after_s: int = Field(default=5, ge=1)
+    #: Environment variable holding the bearer token required on /v1/traces and /v1/query;
+    #: unset or empty variable = no token required (loopback-only default bind).
+    token_env: str = "ROUTELEDGER_COLLECTOR_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 
 class StoreConfig(StrictModel):
     #: chDB data directory (embedded ClickHouse); ignored when ROUTELEDGER_CLICKHOUSE_URL is set.
     path: str = ".routeledger/data"
     database: str = Field(default="routeledger", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    #: Days attempt rows and raw spans are kept (a TTL on llm_attempts and otel_traces, applied at
+    #: every start, so changing it takes effect on the next collector start); 0 keeps them forever.
+    ttl_days: int = Field(default=0, ge=0, le=36_500)
 
 
 class ModelProfile(StrictModel):

@@ -63,10 +63,10 @@ def open_writer(config: RouteledgerConfig, environ: Mapping[str, str] | None = N
     if url:
         from routeledger.store.server import ClickHouseAttemptStore
 
-        return ClickHouseAttemptStore(url, config.store.database)
+        return ClickHouseAttemptStore(url, config.store.database, ttl_days=config.store.ttl_days)
     from routeledger.store.embedded import ChdbAttemptStore
 
-    return ChdbAttemptStore(config.store.path, config.store.database)
+    return ChdbAttemptStore(config.store.path, config.store.database, ttl_days=config.store.ttl_days)
 
 
 def open_reader(config: RouteledgerConfig, environ: Mapping[str, str] | None = None) -> AttemptStore:

@@ -19,11 +19,11 @@ import pyarrow as pa
 
 from routeledger.errors import QueryError, StoreError
 from routeledger.store.params import bind_params
-from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations
+from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations, retention_statements
 
 INSERT_ATTEMPTS = (
     "INSERT INTO llm_attempts ({columns}) "
-    "SETTINGS insert_deduplication_token = {{token:String}} "
+    "SETTINGS insert_deduplication_token = {{token:String}}, deduplicate_blocks_in_dependent_materialized_views = 1 "
     "SELECT * FROM Python(batch)"
 )
 
@@ -31,12 +31,13 @@ INSERT_ATTEMPTS = (
 class ChdbAttemptStore:
     """Embedded store; `readonly=True` opens only the read connection (CLI without a service)."""
 
-    def __init__(self, path: str | Path, database: str, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, database: str, *, readonly: bool = False, ttl_days: int = 0) -> None:
         import chdb
 
         self.path = Path(path).resolve()
         self.database = database
         self.readonly = readonly
+        self.ttl_days = ttl_days
         self.path.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
@@ -68,7 +69,10 @@ class ChdbAttemptStore:
         if self._writer is None:
             raise StoreError("this store was opened read-only")
         with self._write_lock:
-            return self.migrate_with(self._writer)
+            done = self.migrate_with(self._writer)
+            for statement in retention_statements(self.ttl_days):
+                self._writer.query(statement)
+            return done
 
     @staticmethod
     def migrate_with(conn: Any) -> list[str]:
