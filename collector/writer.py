@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import orjson
-import pyarrow as pa
 
 from collector.spool import SpanSpool, SpoolBatch
-from routeledger.attempt import ATTEMPT_COLUMNS, ATTEMPT_SCHEMA, AttemptRow
+from routeledger.attempt import ATTEMPT_COLUMNS, AttemptRow
 from routeledger.errors import StoreError
 from routeledger.store import AttemptStore
 
@@ -32,26 +31,13 @@ _COST = ATTEMPT_COLUMNS.index("cost_usd")
 
 def row_record(row: AttemptRow) -> tuple[bytes, bytes]:
     """(key, payload) for the spool: the key is trace id + span id (24 bytes), the payload the
-    row's values in column order as JSON (the cost as a decimal string, never a float)."""
+    row's values in `ATTEMPT_SCHEMA` order as one JSONCompactEachRow line: the timestamp as decimal
+    seconds text (microseconds exact), the cost as a decimal string (never a float)."""
     values = [getattr(row, name) for name in ATTEMPT_COLUMNS]
+    micros = row.start_ns // 1000
+    values[0] = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
     values[_COST] = str(values[_COST])
     return bytes.fromhex(row.trace_id + row.span_id), orjson.dumps(values)
-
-
-def records_to_arrow(payloads: Sequence[bytes]) -> pa.Table:
-    """Spool payloads → one columnar batch typed as `ATTEMPT_SCHEMA` (no per-row objects)."""
-    columns: list[Sequence[object]] = (
-        list(zip(*map(orjson.loads, payloads), strict=True)) if payloads else [()] * len(ATTEMPT_COLUMNS)
-    )
-    arrays = []
-    for name, values, field in zip(ATTEMPT_COLUMNS, columns, ATTEMPT_SCHEMA, strict=True):
-        if name == "start_ns":
-            arrays.append(pa.array([v // 1000 for v in values], type=field.type))  # type: ignore[operator]
-        elif name == "cost_usd":
-            arrays.append(pa.array(values, type=pa.string()).cast(field.type))
-        else:
-            arrays.append(pa.array(values, type=field.type))
-    return pa.Table.from_arrays(arrays, schema=ATTEMPT_SCHEMA)
 
 
 class WriterStats:
@@ -159,11 +145,11 @@ class BatchWriter:
 
     def _write(self, batch: SpoolBatch) -> bool:
         """Insert one batch until the store takes it; False if asked to stop meanwhile."""
-        table = records_to_arrow(batch.payloads)
+        rows = b"\n".join(batch.payloads)
         delay = 0.05
         while True:
             try:
-                self.store.insert_attempts(table, batch.token)
+                self.store.insert_json_rows(rows, batch.token)
             except StoreError as exc:
                 self.stats.store_errors += 1
                 if self.stats.store_up:

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import httpx
 
@@ -37,6 +38,12 @@ BACKOFF_START_S = 0.25
 BACKOFF_CAP_S = 5.0
 #: Longest Retry-After honoured, seconds (a misconfigured collector must not park export for hours).
 MAX_RETRY_AFTER_S = 60.0
+
+
+class Sent(Enum):
+    OK = "ok"
+    RETRY = "retry"
+    REFUSED = "refused"
 
 
 @dataclass(slots=True)
@@ -195,9 +202,10 @@ class LeanExporter:
         if not self.stats.collector_up and self.clock() < self._next_probe:
             self._keep_body(body, len(batch), "collector down")
             return
-        if self._post(body, len(batch)):
+        result = self._post(body, len(batch))
+        if result is Sent.OK:
             self.stats.exported += len(batch)
-        else:
+        elif result is Sent.RETRY:
             self._keep_body(body, len(batch), self.stats.last_error)
 
     def _resend_spooled(self) -> None:
@@ -207,33 +215,36 @@ class LeanExporter:
             if found is None:
                 return
             segment, body = found
-            if not self._post(body, segment.spans, segment=segment):
+            result = self._post(body, segment.spans, segment=segment)
+            if result is Sent.RETRY:
                 return
-            spool.remove(segment)
-            self.stats.resent += segment.spans
+            if result is Sent.OK:
+                spool.remove(segment)
+                self.stats.resent += segment.spans
         if spool is not None and len(spool) and not self.stats.collector_up and self.clock() >= self._next_probe:
             found = spool.oldest()  # probe with a spooled body: success means the collector is back
-            if found is not None and self._post(found[1], found[0].spans, segment=found[0]):
+            if found is not None and self._post(found[1], found[0].spans, segment=found[0]) is Sent.OK:
                 spool.remove(found[0])
                 self.stats.resent += found[0].spans
 
-    def _post(self, body: bytes, spans: int, segment: Segment | None = None) -> bool:
-        """True when the collector accepted the request (possibly rejecting some spans)."""
+    def _post(self, body: bytes, spans: int, segment: Segment | None = None) -> Sent:
+        """OK: accepted (some spans may be rejected, counted); RETRY: keep it and try later;
+        REFUSED: dead-lettered (a refused segment is moved aside here)."""
         retry_after: float | None = None
         try:
             response = self._client.post(self.endpoint, content=body)
         except httpx.HTTPError as exc:
             self._down(f"{type(exc).__name__}: {exc}", None)
-            return False
+            return Sent.RETRY
         if response.status_code == 200:
             self._up()
             self._count_partial_success(response.content)
-            return True
+            return Sent.OK
         if response.status_code in RETRYABLE_STATUSES:
             header = response.headers.get("retry-after", "")
             retry_after = min(float(header), MAX_RETRY_AFTER_S) if header.isdigit() else None
             self._down(f"HTTP {response.status_code}", retry_after)
-            return False
+            return Sent.RETRY
         # 400/401/413...: sending the same bytes again cannot succeed. Dead-letter, counted.
         self.stats.export_failures += 1
         self.stats.dead_lettered += spans
@@ -243,7 +254,7 @@ class LeanExporter:
                 self.spool.quarantine(segment)
             else:
                 self.spool.bury(body, spans)
-        return True
+        return Sent.REFUSED
 
     def _count_partial_success(self, content: bytes) -> None:
         if not content:
