@@ -7,7 +7,8 @@ COPY router ./router
 COPY collector ./collector
 COPY analytics ./analytics
 COPY dashboards ./dashboards
-RUN pip install --no-cache-dir -c constraints.txt . && useradd --uid 10001 routeledger
+RUN pip install --no-cache-dir -c constraints.txt . && useradd --uid 10001 routeledger \
+    && mkdir -p /var/lib/routeledger && chown routeledger /var/lib/routeledger
 COPY routeledger.yaml ./
 USER routeledger
 ENTRYPOINT ["routeledger"]

@@ -6,15 +6,21 @@
     GET  /metrics      counters in Prometheus text format
 
 A malformed body is answered 400 with the reason and writes nothing; an attempt span with malformed
-attributes is rejected alone and reported through OTLP `partial_success`.
+attributes is rejected alone and reported through OTLP `partial_success`. A 200 is sent only once the
+request's rows are committed to the durable spool (`collector.spool`); a full spool is answered 503
+with Retry-After, which OTLP exporters retry. With a token configured (`collector.token_env`),
+/v1/traces and /v1/query require `Authorization: Bearer <token>` (compared in constant time).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,7 +32,8 @@ from starlette.responses import Response
 
 from collector.otlp import BodyTooLarge, OtlpDecodeError, decode_request, decompress, encode_response
 from collector.rows import extract_attempts
-from collector.writer import BatchWriter
+from collector.spool import SpanSpool, SpoolFull
+from collector.writer import BatchWriter, row_record
 from routeledger.config import RouteledgerConfig
 from routeledger.errors import QueryError, RouteledgerError
 from routeledger.store import AttemptStore
@@ -42,6 +49,8 @@ class IngestStats:
     attempt_spans: int = 0
     skipped_spans: int = 0
     rejected_spans: int = 0
+    unauthorized: int = 0
+    spool_full: int = 0
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -49,13 +58,22 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def create_app(config: RouteledgerConfig, store: AttemptStore) -> FastAPI:
+def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str, str] | None = None) -> FastAPI:
     """The collector app over an open store (the caller owns and closes the store)."""
+    settings = config.collector
     stats = IngestStats()
-    writer = BatchWriter(
-        store, max_rows=config.collector.batch_max_rows, max_delay_s=config.collector.batch_max_delay_ms / 1000
-    )
-    limit = config.collector.max_body_bytes
+    spool = SpanSpool(spool_path(config), budget_bytes=settings.spool_budget_bytes, dedup_keys=settings.dedup_keys)
+    writer = BatchWriter(store, spool, max_rows=settings.batch_max_rows, max_delay_s=settings.batch_max_delay_ms / 1000)
+    limit = settings.max_body_bytes
+    token = (os.environ if environ is None else environ).get(settings.token_env, "")
+    expected = f"Bearer {token}".encode() if token else b""
+    retry_after = {"retry-after": str(settings.retry_after_s)}
+
+    def authorized(request: Request) -> bool:
+        if not expected:
+            return True
+        given = request.headers.get("authorization", "").encode("utf-8", "replace")
+        return hmac.compare_digest(given, expected)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,9 +83,11 @@ def create_app(config: RouteledgerConfig, store: AttemptStore) -> FastAPI:
             yield
         finally:
             writer.stop()
+            spool.close()
 
     app = FastAPI(title="routeledger collector", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.writer = writer
+    app.state.spool = spool
     app.state.stats = stats
 
     @app.get("/healthz")
@@ -77,6 +97,9 @@ def create_app(config: RouteledgerConfig, store: AttemptStore) -> FastAPI:
     @app.post("/v1/traces")
     async def traces(request: Request) -> Response:
         stats.requests += 1
+        if not authorized(request):
+            stats.unauthorized += 1
+            return _error(401, "a valid bearer token is required", {"www-authenticate": "Bearer"})
         content_type = request.headers.get("content-type")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
@@ -92,7 +115,15 @@ def create_app(config: RouteledgerConfig, store: AttemptStore) -> FastAPI:
             stats.bad_requests += 1
             return _error(400, str(exc))
         extracted = extract_attempts(decoded)
-        writer.submit(extracted.rows)
+        if extracted.rows:
+            records = [row_record(row) for row in extracted.rows]
+            try:
+                await run_in_threadpool(spool.append, records)
+            except SpoolFull as exc:
+                stats.spool_full += 1
+                log.warning("answering 503: %s", exc)
+                return _error(503, "the collector's spool is full; retry later", retry_after)
+            writer.notify()
         stats.attempt_spans += len(extracted.rows)
         stats.skipped_spans += extracted.skipped
         stats.rejected_spans += extracted.rejected
@@ -101,6 +132,8 @@ def create_app(config: RouteledgerConfig, store: AttemptStore) -> FastAPI:
 
     @app.post("/v1/query")
     async def query(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, "a valid bearer token is required", {"www-authenticate": "Bearer"})
         try:
             data = orjson.loads(await request.body())
             sql, params = data["sql"], data.get("params") or {}
@@ -118,9 +151,16 @@ def create_app(config: RouteledgerConfig, store: AttemptStore) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(_prometheus(stats, writer), media_type="text/plain; version=0.0.4")
+        return Response(_prometheus(stats, writer, spool), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def spool_path(config: RouteledgerConfig) -> Path:
+    """Where the collector spools: configured, else beside the store's data directory."""
+    if config.collector.spool_path:
+        return Path(config.collector.spool_path)
+    return Path(config.store.path).parent / "spool" / "collector.db"
 
 
 def _arrow_bytes(table: pa.Table) -> bytes:
@@ -130,7 +170,7 @@ def _arrow_bytes(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _prometheus(stats: IngestStats, writer: BatchWriter) -> bytes:
+def _prometheus(stats: IngestStats, writer: BatchWriter, spool: SpanSpool) -> bytes:
     lines: list[tuple[str, str, Any]] = [
         ("routeledger_collector_requests_total", "counter", stats.requests),
         ("routeledger_collector_bad_requests_total", "counter", stats.bad_requests),
@@ -140,6 +180,16 @@ def _prometheus(stats: IngestStats, writer: BatchWriter) -> bytes:
         ("routeledger_collector_written_rows_total", "counter", writer.stats.written_rows),
         ("routeledger_collector_store_errors_total", "counter", writer.stats.store_errors),
         ("routeledger_collector_pending_rows", "gauge", writer.pending),
+        ("routeledger_collector_unauthorized_total", "counter", stats.unauthorized),
+        ("routeledger_collector_spool_full_total", "counter", stats.spool_full),
+        ("routeledger_collector_spool_depth_rows", "gauge", spool.depth),
+        ("routeledger_collector_spool_bytes", "gauge", spool.pending_bytes),
+        ("routeledger_collector_spool_budget_bytes", "gauge", spool.budget_bytes),
+        ("routeledger_collector_spool_duplicate_rows_total", "counter", spool.stats.duplicate_rows),
+        ("routeledger_collector_spool_replayed_batches_total", "counter", spool.stats.replayed_batches),
+        ("routeledger_collector_spool_quarantined_files_total", "counter", spool.stats.quarantined_files),
+        ("routeledger_collector_drained_rows_total", "counter", spool.stats.drained_rows),
+        ("routeledger_collector_store_up", "gauge", int(writer.stats.store_up)),
     ]
     out = []
     for name, kind, value in lines:

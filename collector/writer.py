@@ -1,154 +1,170 @@
-"""Batched, idempotent writes of attempt rows to the store, on a thread of their own.
+"""Drains the durable spool into the store in batches, on a thread of its own.
 
-ClickHouse wants few large inserts, so rows wait until `max_rows` are pending or the oldest has
-waited `max_delay_s`. Each batch gets a deterministic deduplication token (a hash of its span ids):
-when an insert fails ambiguously and is retried, the store drops the repeat instead of counting the
-attempts twice.
+ClickHouse wants few large inserts, so the writer waits until `max_rows` rows are spooled or the
+oldest has waited `max_delay_s`. Each batch carries a deterministic deduplication token (a hash of
+its span keys, see `collector.spool`): an insert that failed ambiguously and is tried again — in
+this run or after a restart — is dropped by the store instead of counted twice. A store that is down
+only delays the drain: rows stay in the spool and the writer retries with capped backoff.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from routeledger.attempt import AttemptRow, rows_to_arrow
+import orjson
+
+from collector.spool import SpanSpool, SpoolBatch
+from routeledger.attempt import ATTEMPT_COLUMNS, AttemptRow
 from routeledger.errors import StoreError
 from routeledger.store import AttemptStore
 
 log = logging.getLogger("routeledger.collector.writer")
 
-#: Longest wait between two tries of a failing insert, in seconds.
-MAX_RETRY_DELAY_S = 5.0
+#: Longest wait between two tries of a failing insert, in seconds (a store back up is seen within it).
+MAX_RETRY_DELAY_S = 2.0
+
+_COST = ATTEMPT_COLUMNS.index("cost_usd")
 
 
-def batch_token(rows: Sequence[AttemptRow]) -> str:
-    """Same rows → same token, so a retried batch is recognised by the store."""
-    digest = hashlib.sha256()
-    for row in rows:
-        digest.update(row.trace_id.encode())
-        digest.update(row.span_id.encode())
-    return digest.hexdigest()
+def row_record(row: AttemptRow) -> tuple[bytes, bytes]:
+    """(key, payload) for the spool: the key is trace id + span id (24 bytes), the payload the
+    row's values in `ATTEMPT_SCHEMA` order as one JSONCompactEachRow line: the timestamp as decimal
+    seconds text (microseconds exact), the cost as a decimal string (never a float)."""
+    values = [getattr(row, name) for name in ATTEMPT_COLUMNS]
+    micros = row.start_ns // 1000
+    values[0] = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+    values[_COST] = str(values[_COST])
+    return bytes.fromhex(row.trace_id + row.span_id), orjson.dumps(values)
 
 
-@dataclass(slots=True)
 class WriterStats:
-    received_rows: int = 0
-    written_rows: int = 0
-    batches: int = 0
-    store_errors: int = 0
+    __slots__ = ("batches", "store_errors", "store_up", "written_rows")
+
+    def __init__(self) -> None:
+        self.written_rows = 0
+        self.batches = 0
+        self.store_errors = 0
+        self.store_up = True
 
 
 class BatchWriter:
     def __init__(
         self,
         store: AttemptStore,
+        spool: SpanSpool,
         *,
         max_rows: int,
         max_delay_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self.spool = spool
         self.max_rows = max_rows
         self.max_delay_s = max_delay_s
         self.clock = clock
         self.stats = WriterStats()
-        self._pending: list[AttemptRow] = []
-        self._oldest = 0.0
         self._cond = threading.Condition()
+        self._oldest: float | None = None
         self._stopping = False
-        self._flushing = False
+        self._flush_requests = 0
         self._thread = threading.Thread(target=self._run, name="attempt-writer", daemon=True)
 
     def start(self) -> BatchWriter:
         self._thread.start()
         return self
 
-    def submit(self, rows: Sequence[AttemptRow]) -> None:
-        if not rows:
-            return
+    def notify(self) -> None:
+        """Rows were appended to the spool."""
         with self._cond:
-            was_empty = not self._pending
-            if was_empty:
+            if self._oldest is None:
                 self._oldest = self.clock()
-            self._pending.extend(rows)
-            self.stats.received_rows += len(rows)
-            if was_empty or len(self._pending) >= self.max_rows:
-                self._cond.notify()  # start the delay clock, or flush a full batch now
+            self._cond.notify_all()
 
     @property
     def pending(self) -> int:
-        with self._cond:
-            return len(self._pending)
+        return self.spool.depth
 
     def flush(self, timeout_s: float = 30.0) -> bool:
-        """Write everything submitted so far now; True once it is in the store."""
+        """Drain everything spooled so far now; True once it is in the store."""
         deadline = self.clock() + timeout_s
+        target = self.spool.last_seq
         with self._cond:
-            target = self.stats.received_rows
-            self._flushing = True
+            self._flush_requests += 1
             self._cond.notify_all()
-            while self.stats.written_rows < target:
-                remaining = deadline - self.clock()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
+            try:
+                while self.spool.drained_upto < target:
+                    remaining = deadline - self.clock()
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(min(remaining, 0.1))
+            finally:
+                self._flush_requests -= 1
         return True
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Flush what is pending, then stop."""
+        """Drain what is spooled if the store takes it within the timeout, then stop.
+        Whatever is left stays in the spool for the next start."""
+        if self.stats.store_up:
+            self.flush(timeout_s)
         with self._cond:
             self._stopping = True
-            self._cond.notify()
+            self._cond.notify_all()
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
-        while True:
-            batch = self._next_batch()
+        while self._wait_for_work():
+            batch = self.spool.next_batch(self.max_rows)
             if batch is None:
+                with self._cond:
+                    self._oldest = None
+                continue
+            if not self._write(batch):
                 return
-            self._write(batch)
+            with self._cond:
+                self._oldest = self.clock() if self.spool.depth else None
+                self._cond.notify_all()
 
-    def _next_batch(self) -> list[AttemptRow] | None:
+    def _wait_for_work(self) -> bool:
+        """True when a batch should be taken now; False when stopping."""
         with self._cond:
-            while True:
-                if self._pending:
-                    waited = self.clock() - self._oldest
-                    now = self._stopping or self._flushing
-                    if now or len(self._pending) >= self.max_rows or waited >= self.max_delay_s:
-                        batch = self._pending[: self.max_rows]
-                        del self._pending[: self.max_rows]
+            while not self._stopping:
+                depth = self.spool.depth
+                if depth:
+                    if self._oldest is None:
                         self._oldest = self.clock()
-                        return batch
+                    waited = self.clock() - self._oldest
+                    if self._flush_requests or depth >= self.max_rows or waited >= self.max_delay_s:
+                        return True
                     self._cond.wait(self.max_delay_s - waited)
-                elif self._stopping:
-                    return None
                 else:
-                    self._flushing = False
-                    self._cond.wait()
+                    self._cond.wait(1.0)
+            return False
 
-    def _write(self, batch: list[AttemptRow]) -> None:
-        table = rows_to_arrow(batch)
-        token = batch_token(batch)
+    def _write(self, batch: SpoolBatch) -> bool:
+        """Insert one batch until the store takes it; False if asked to stop meanwhile."""
+        rows = b"\n".join(batch.payloads)
         delay = 0.05
         while True:
             try:
-                self.store.insert_attempts(table, token)
+                self.store.insert_json_rows(rows, batch.token)
             except StoreError as exc:
                 self.stats.store_errors += 1
-                log.warning("insert of %d rows failed, retrying in %.2fs: %s", len(batch), delay, exc)
+                if self.stats.store_up:
+                    log.warning("store insert of %d rows failed; keeping them spooled: %s", len(batch.payloads), exc)
+                self.stats.store_up = False
                 with self._cond:
-                    if self._stopping and delay >= MAX_RETRY_DELAY_S:
-                        log.error("giving up on %d rows at shutdown", len(batch))
-                        return
+                    if self._stopping:
+                        return False
                     self._cond.wait(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY_S)
                 continue
-            with self._cond:
-                self.stats.written_rows += len(batch)
-                self.stats.batches += 1
-                self._cond.notify_all()
-            return
+            if not self.stats.store_up:
+                log.warning("store is back; draining %d spooled rows", self.spool.depth)
+            self.stats.store_up = True
+            self.spool.commit(batch)
+            self.stats.written_rows += len(batch.payloads)
+            self.stats.batches += 1
+            return True

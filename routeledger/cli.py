@@ -266,3 +266,26 @@ def keys_new(
 
 def main() -> None:
     app()
+
+
+@app.command()
+def status(
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+    url: Annotated[str | None, typer.Option(help="Collector URL (default: the running one, else the config).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw metrics as JSON.")] = False,
+) -> None:
+    """The collector's health: store up, spool depth and budget, drained, rejected and failed rows."""
+    import orjson
+
+    from routeledger.status import collector_status, collector_url
+
+    try:
+        report = collector_status(url or collector_url(_config(config)))
+    except RouteledgerError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(orjson.dumps({"url": report.url, "metrics": report.metrics}).decode() + "\n")
+        return
+    out.print(f"collector {report.url}", highlight=False)
+    for label, value in report.rows():
+        out.print(f"  {label:<40} {value:>14,.0f}", highlight=False)

@@ -5,6 +5,7 @@
     GET  /v1/models               the routes, in OpenAI's list shape
     GET  /v1/routeledger/breakers breaker, retry-budget and bulkhead state
     GET  /healthz                 liveness
+    GET  /metrics                 span-export counters (Prometheus text)
 
 The chat endpoint is a plain ASGI handler in front of FastAPI: it is the hot path, and FastAPI's
 routing, dependency resolution and middleware stack cost about a fifth of the router's CPU per
@@ -46,7 +47,7 @@ from router.guard import Guardrails, RequestGuard
 from router.keeper import StateKeeper
 from router.outcome import AttemptOutcome
 from router.state import StateUnavailable, open_state
-from router.telemetry import SpanRecorder, build_tracer_provider
+from router.telemetry import SpanRecorder, build_tracer_provider, export_metrics
 from router.upstream import Upstream
 
 log = logging.getLogger("routeledger.router")
@@ -330,6 +331,10 @@ def create_app(
     @api.get("/healthz")
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @api.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        return Response(export_metrics(request.app.state.recorder), media_type="text/plain; version=0.0.4")
 
     @api.get("/v1/models")
     async def models() -> Response:

@@ -5,11 +5,21 @@ Names and attributes follow the OpenTelemetry GenAI semantic conventions (`chat 
 completions are never recorded. Spans are built after the fact from an attempt's outcome with its
 real start and end times, so the hot path does no context juggling and every outcome becomes exactly
 one span. Telemetry failures never fail a user request.
+
+Two export paths, the same spans on the wire:
+- lean (default): `build_tracer_provider` returns a `LeanTracerProvider`; the recorder encodes each
+  span straight to OTLP protobuf (`router.otlpwire`) and hands the bytes to `router.export`, which
+  batches, posts, spools to disk while the collector is down and counts every drop.
+- otel-sdk: any other `TracerProvider` (the SDK's BatchSpanProcessor + OTLP exporter, or the
+  in-memory exporter in tests) gets ordinary SDK spans.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,18 +32,60 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from routeledger import semconv as sc
 from routeledger.config import TelemetryConfig
+from router import otlpwire
 from router.context import RequestContext
+from router.export import LeanExporter
 from router.outcome import AttemptOutcome
+from router.spool import ExportSpool
 
 log = logging.getLogger("routeledger.router.telemetry")
 
 TRACER_NAME = "routeledger.router"
 
 
+class LeanTracerProvider(TracerProvider):
+    """Marks the lean path: SDK spans are off (sampler ALWAYS_OFF), the recorder writes OTLP bytes to
+    `exporter` instead. Flush and shutdown reach the exporter, so the app's lifespan needs no change."""
+
+    def __init__(self, exporter: LeanExporter, resource: Resource) -> None:
+        super().__init__(sampler=ALWAYS_OFF, resource=resource, shutdown_on_exit=False)
+        self.exporter = exporter
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis / 1000)
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+        super().shutdown()
+
+
+def build_lean_provider(
+    config: TelemetryConfig, environ: Mapping[str, str] | None = None, transport: Any = None
+) -> LeanTracerProvider:
+    env = os.environ if environ is None else environ
+    token = env.get(config.token_env, "")
+    spool = ExportSpool(config.spool_dir, config.spool_budget_bytes) if config.spool_budget_bytes else None
+    exporter = LeanExporter(
+        config.otlp_endpoint,
+        otlpwire.request_prefix({sc.SERVICE_NAME: config.service_name}, TRACER_NAME),
+        spool,
+        max_queue=config.max_queue_size,
+        batch_size=config.max_export_batch_size,
+        delay_s=config.schedule_delay_ms / 1000,
+        timeout_s=config.export_timeout_s,
+        headers={"authorization": f"Bearer {token}"} if token else None,
+        transport=transport,
+    )
+    return LeanTracerProvider(exporter, Resource.create({sc.SERVICE_NAME: config.service_name}))
+
+
 def build_tracer_provider(config: TelemetryConfig, exporter: SpanExporter | None = None) -> TracerProvider:
     """A tracer provider exporting over OTLP/HTTP in batches (a bounded queue, never blocking).
 
+    Without an explicit SDK exporter and with `exporter: lean` (the default) this is the lean path.
     With telemetry disabled the SDK is told so (no span objects are built at all)."""
+    if config.enabled and exporter is None and config.exporter == "lean":
+        return build_lean_provider(config)
     provider = TracerProvider(resource=Resource.create({sc.SERVICE_NAME: config.service_name}), shutdown_on_exit=False)
     if not config.enabled:
         provider = TracerProvider(sampler=ALWAYS_OFF, shutdown_on_exit=False)
@@ -53,14 +105,31 @@ def build_tracer_provider(config: TelemetryConfig, exporter: SpanExporter | None
     return provider
 
 
+class LeanRequestSpan:
+    """The request span on the lean path: ids, start, attributes and events until it ends."""
+
+    __slots__ = ("attributes", "events", "span_id", "start_ns", "trace_id")
+
+    def __init__(self, trace_id: bytes, span_id: bytes, start_ns: int, attributes: dict[str, Any]) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.start_ns = start_ns
+        self.attributes = attributes
+        self.events: list[tuple[int, str, Mapping[str, Any]]] = []
+
+
 class SpanRecorder:
     """Turns request contexts and attempt outcomes into spans."""
 
     def __init__(self, provider: trace.TracerProvider, *, strict: bool = False) -> None:
         self._tracer = provider.get_tracer(TRACER_NAME)
         self._strict = strict
+        self._lean = provider.exporter if isinstance(provider, LeanTracerProvider) else None
+        self._ids = random.Random(os.urandom(16))
 
-    def start_request(self, ctx: RequestContext) -> trace.Span:
+    def start_request(self, ctx: RequestContext) -> Any:
+        if self._lean is not None:
+            return self._start_lean(ctx)
         span = self._tracer.start_span(
             "POST /v1/chat/completions",
             kind=SpanKind.SERVER,
@@ -82,19 +151,62 @@ class SpanRecorder:
             span.set_attribute(sc.API_KEY, ctx.key)
         return span
 
-    def record_guardrail(self, span: trace.Span, kind: str, reason: str) -> None:
+    def export_stats(self) -> dict[str, int]:
+        """Counters of the lean exporter: recorded, exported, spooled, resent, rejected, dropped..."""
+        if self._lean is None:
+            return {}
+        stats = self._lean.stats.as_dict()
+        stats["queued"] = self._lean.queued
+        spool = self._lean.spool
+        stats["spooled_now"] = spool.spans if spool is not None else 0
+        stats["spool_bytes"] = spool.size if spool is not None else 0
+        return stats
+
+    def _start_lean(self, ctx: RequestContext) -> LeanRequestSpan:
+        attributes: dict[str, Any] = {
+            sc.HTTP_REQUEST_METHOD: "POST",
+            sc.HTTP_ROUTE: "/v1/chat/completions",
+            sc.REQUEST_ID: ctx.request_id,
+            sc.ROUTE: ctx.route_name,
+            sc.TASK: ctx.route.task,
+            sc.TENANT: ctx.tenant,
+            sc.FEATURE: ctx.feature,
+            sc.TRAFFIC_CLASS: ctx.traffic_class,
+        }
+        if ctx.client_retries:
+            attributes[sc.CLIENT_RETRY_COUNT] = ctx.client_retries
+        if ctx.key:
+            attributes[sc.API_KEY] = ctx.key
+        bits = self._ids.getrandbits
+        return LeanRequestSpan(
+            (bits(128) | 1).to_bytes(16, "big"), (bits(64) | 1).to_bytes(8, "big"), ctx.start_ns, attributes
+        )
+
+    def record_guardrail(self, span: Any, kind: str, reason: str) -> None:
+        if isinstance(span, LeanRequestSpan):
+            span.events.append((time.time_ns(), sc.GUARDRAIL_EVENT, {sc.GUARDRAIL: kind, sc.GUARDRAIL_REASON: reason}))
+            return
         try:
             span.add_event(sc.GUARDRAIL_EVENT, {sc.GUARDRAIL: kind, sc.GUARDRAIL_REASON: reason})
         except Exception:
             self._failed("guardrail event")
 
-    def record_skip(self, span: trace.Span, model: str, reason: str) -> None:
+    def record_skip(self, span: Any, model: str, reason: str) -> None:
+        if isinstance(span, LeanRequestSpan):
+            span.events.append((time.time_ns(), sc.SKIP_EVENT, {sc.SKIPPED_MODEL: model, sc.SKIP_REASON: reason}))
+            return
         try:
             span.add_event(sc.SKIP_EVENT, {sc.SKIPPED_MODEL: model, sc.SKIP_REASON: reason})
         except Exception:
             self._failed("skip event")
 
-    def end_request(self, span: trace.Span, status: int, attempts: int, error_type: str | None) -> None:
+    def end_request(self, span: Any, status: int, attempts: int, error_type: str | None) -> None:
+        if isinstance(span, LeanRequestSpan):
+            try:
+                self._end_lean(span, status, attempts, error_type)
+            except Exception:
+                self._failed("request span")
+            return
         try:
             span.set_attribute(sc.HTTP_RESPONSE_STATUS_CODE, status)
             span.set_attribute(sc.ATTEMPTS, attempts)
@@ -105,7 +217,49 @@ class SpanRecorder:
         except Exception:
             self._failed("request span")
 
-    def record_attempt(self, ctx: RequestContext, parent: trace.Span, outcome: AttemptOutcome) -> None:
+    def _end_lean(self, span: LeanRequestSpan, status: int, attempts: int, error_type: str | None) -> None:
+        attributes = span.attributes
+        attributes[sc.HTTP_RESPONSE_STATUS_CODE] = status
+        attributes[sc.ATTEMPTS] = attempts
+        if error_type:
+            attributes[sc.ERROR_TYPE] = error_type
+        assert self._lean is not None
+        self._lean.record(
+            otlpwire.encode_span(
+                span.trace_id,
+                span.span_id,
+                None,
+                "POST /v1/chat/completions",
+                otlpwire.SPAN_KIND_SERVER,
+                span.start_ns,
+                time.time_ns(),
+                attributes,
+                span.events,
+                bool(error_type),
+            )
+        )
+
+    def record_attempt(self, ctx: RequestContext, parent: Any, outcome: AttemptOutcome) -> None:
+        if isinstance(parent, LeanRequestSpan):
+            try:
+                assert self._lean is not None
+                self._lean.record(
+                    otlpwire.encode_span(
+                        parent.trace_id,
+                        (self._ids.getrandbits(64) | 1).to_bytes(8, "big"),
+                        parent.span_id,
+                        f"{sc.OPERATION_CHAT} {outcome.request_model}",
+                        otlpwire.SPAN_KIND_CLIENT,
+                        outcome.start_ns,
+                        outcome.end_ns,
+                        attempt_attributes(ctx, outcome),
+                        (),
+                        outcome.failure is not None,
+                    )
+                )
+            except Exception:
+                self._failed("attempt span")
+            return
         try:
             span = self._tracer.start_span(
                 f"{sc.OPERATION_CHAT} {outcome.request_model}",
@@ -175,3 +329,16 @@ def attempt_attributes(ctx: RequestContext, outcome: AttemptOutcome) -> Mapping[
     if ctx.key:
         attributes[sc.API_KEY] = ctx.key
     return attributes
+
+
+def export_metrics(recorder: SpanRecorder) -> bytes:
+    """The span-export counters in Prometheus text format (lean path; empty for the SDK path)."""
+    stats = recorder.export_stats()
+    lines = []
+    for name, value in stats.items():
+        metric = f"routeledger_router_spans_{name}" + ("" if name in GAUGES else "_total")
+        lines.append(f"# TYPE {metric} {'gauge' if name in GAUGES else 'counter'}\n{metric} {value}\n")
+    return "".join(lines).encode()
+
+
+GAUGES = frozenset({"collector_up", "queued", "spooled_now", "spool_bytes"})

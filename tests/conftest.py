@@ -76,6 +76,9 @@ def config_data(sim_url: str, otlp_endpoint: str = "http://127.0.0.1:9/v1/traces
     # Each config keeps its router state (spend, breakers) apart, as separate deployments would.
     data["guardrails"] = {"state": {"path": f"{tempfile.mkdtemp(prefix='rl-state-')}/state.db"}}
     data.update(overrides)
+    # Each collector spools to a file of its own, as separate deployments would.
+    spool = f"{tempfile.mkdtemp(prefix='rl-spool-')}/collector.db"
+    data["collector"] = {"spool_path": spool, **data.get("collector", {})}
     # Test upstreams live on loopback (the simulator): allowed explicitly, as a real local setup must.
     data["providers"] = {
         name: {"allow_private_network": True, **provider} for name, provider in data["providers"].items()

@@ -27,6 +27,12 @@ class AttemptStore(Protocol):
         """Insert one batch atomically; the same token again within the window inserts nothing."""
         ...
 
+    def insert_json_rows(self, rows: bytes, dedup_token: str) -> None:
+        """Insert `llm_attempts` rows given as JSONCompactEachRow lines (values in `ATTEMPT_SCHEMA`
+        column order); atomic and deduplicated like `insert_attempts`. The collector's drain path:
+        ClickHouse parses the text, so no per-row Python work happens between spool and store."""
+        ...
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run a read-only query with bound `{name:Type}` parameters."""
         ...
@@ -63,10 +69,10 @@ def open_writer(config: RouteledgerConfig, environ: Mapping[str, str] | None = N
     if url:
         from routeledger.store.server import ClickHouseAttemptStore
 
-        return ClickHouseAttemptStore(url, config.store.database)
+        return ClickHouseAttemptStore(url, config.store.database, ttl_days=config.store.ttl_days)
     from routeledger.store.embedded import ChdbAttemptStore
 
-    return ChdbAttemptStore(config.store.path, config.store.database)
+    return ChdbAttemptStore(config.store.path, config.store.database, ttl_days=config.store.ttl_days)
 
 
 def open_reader(config: RouteledgerConfig, environ: Mapping[str, str] | None = None) -> AttemptStore:

@@ -17,26 +17,35 @@ from typing import Any
 
 import pyarrow as pa
 
+from routeledger.attempt import ATTEMPT_SCHEMA
 from routeledger.errors import QueryError, StoreError
 from routeledger.store.params import bind_params
-from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations
+from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations, retention_statements
 
 INSERT_ATTEMPTS = (
     "INSERT INTO llm_attempts ({columns}) "
-    "SETTINGS insert_deduplication_token = {{token:String}} "
+    "SETTINGS insert_deduplication_token = {{token:String}}, deduplicate_blocks_in_dependent_materialized_views = 1 "
     "SELECT * FROM Python(batch)"
+)
+
+
+INSERT_JSON_ROWS = (
+    "INSERT INTO llm_attempts ({columns}) "
+    "SETTINGS insert_deduplication_token = '{token}', deduplicate_blocks_in_dependent_materialized_views = 1 "
+    "FORMAT JSONCompactEachRow\n"
 )
 
 
 class ChdbAttemptStore:
     """Embedded store; `readonly=True` opens only the read connection (CLI without a service)."""
 
-    def __init__(self, path: str | Path, database: str, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, database: str, *, readonly: bool = False, ttl_days: int = 0) -> None:
         import chdb
 
         self.path = Path(path).resolve()
         self.database = database
         self.readonly = readonly
+        self.ttl_days = ttl_days
         self.path.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
@@ -68,7 +77,10 @@ class ChdbAttemptStore:
         if self._writer is None:
             raise StoreError("this store was opened read-only")
         with self._write_lock:
-            return self.migrate_with(self._writer)
+            done = self.migrate_with(self._writer)
+            for statement in retention_statements(self.ttl_days):
+                self._writer.query(statement)
+            return done
 
     @staticmethod
     def migrate_with(conn: Any) -> list[str]:
@@ -90,6 +102,18 @@ class ChdbAttemptStore:
                 self._writer.query(sql, params=bind_params({"token": dedup_token}))
             except Exception as exc:
                 raise StoreError(f"insert into llm_attempts failed: {exc}") from exc
+
+    def insert_json_rows(self, rows: bytes, dedup_token: str) -> None:
+        if self._writer is None:
+            raise StoreError("this store was opened read-only")
+        if not dedup_token.isalnum():
+            raise StoreError("a deduplication token is alphanumeric")  # it is inlined: data follows FORMAT
+        sql = INSERT_JSON_ROWS.format(columns=", ".join(ATTEMPT_SCHEMA.names), token=dedup_token)
+        with self._write_lock:
+            try:
+                self._writer.query(sql + rows.decode())
+            except Exception as exc:
+                raise StoreError(f"insert into llm_attempts failed: {_clean_error(str(exc))}") from exc
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement on the writer connection (DDL, admin); not for request data."""

@@ -59,3 +59,21 @@ def apply_migrations(execute: Execute, applied: set[int]) -> list[str]:
         execute(RECORD_VERSION, {"version": version, "name": name})
         done.append(name)
     return done
+
+
+#: Tables under retention and the expression their TTL counts from.
+RETENTION: tuple[tuple[str, str], ...] = (("llm_attempts", "ts"), ("otel_traces", "Timestamp"))
+
+
+def retention_statements(ttl_days: int) -> list[str]:
+    """`ALTER ... MODIFY TTL` for every retained table; idempotent. 0 = no statements (an existing
+    TTL is left alone: removing retention is an operator's deliberate `ALTER ... REMOVE TTL`).
+
+    `ttl_days` is a validated integer from the config (0..36500), not request data, and DDL takes no
+    query parameters in a TTL clause."""
+    if not ttl_days:
+        return []
+    days = int(ttl_days)
+    return [
+        f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + toIntervalDay({days})" for table, column in RETENTION
+    ]

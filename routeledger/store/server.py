@@ -12,18 +12,30 @@ from typing import Any
 
 import pyarrow as pa
 
+from routeledger.attempt import ATTEMPT_SCHEMA
 from routeledger.errors import QueryError, StoreError, StoreUnavailable
 from routeledger.store.embedded import _clean_error
 from routeledger.store.params import normalize_params
-from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations
+from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations, retention_statements
+
+
+def insert_settings(token: str) -> dict[str, str | int]:
+    """Exactly-once inserts: the batch token, honoured by every materialized-view target too; a
+    synchronous insert (async inserts would deduplicate differently and ack before the write)."""
+    return {
+        "insert_deduplication_token": token,
+        "deduplicate_blocks_in_dependent_materialized_views": 1,
+        "async_insert": 0,
+    }
 
 
 class ClickHouseAttemptStore:
-    def __init__(self, url: str, database: str, *, readonly: bool = False) -> None:
+    def __init__(self, url: str, database: str, *, readonly: bool = False, ttl_days: int = 0) -> None:
         import clickhouse_connect
 
         self.database = database
         self.readonly = readonly
+        self.ttl_days = ttl_days
         try:
             admin = clickhouse_connect.get_client(dsn=url)
             if not readonly:
@@ -43,13 +55,30 @@ class ClickHouseAttemptStore:
         def execute(sql: str, params: Mapping[str, Any] | None) -> None:
             self._client.command(sql, parameters=dict(params) if params else None)
 
-        return apply_migrations(execute, applied)
+        done = apply_migrations(execute, applied)
+        for statement in retention_statements(self.ttl_days):
+            self._client.command(statement)
+        return done
 
     def insert_attempts(self, batch: pa.Table, dedup_token: str) -> None:
         if self.readonly:
             raise StoreError("this store was opened read-only")
         try:
-            self._client.insert_arrow("llm_attempts", batch, settings={"insert_deduplication_token": dedup_token})
+            self._client.insert_arrow("llm_attempts", batch, settings=insert_settings(dedup_token))
+        except Exception as exc:
+            raise StoreError(f"insert into llm_attempts failed: {_clean_error(str(exc))}") from exc
+
+    def insert_json_rows(self, rows: bytes, dedup_token: str) -> None:
+        if self.readonly:
+            raise StoreError("this store was opened read-only")
+        try:
+            self._client.raw_insert(
+                "llm_attempts",
+                ATTEMPT_SCHEMA.names,
+                rows,
+                settings=insert_settings(dedup_token),
+                fmt="JSONCompactEachRow",
+            )
         except Exception as exc:
             raise StoreError(f"insert into llm_attempts failed: {_clean_error(str(exc))}") from exc
 

@@ -1,0 +1,46 @@
+"""The collector's front door: bearer token, spool budget answered 503 + Retry-After, metrics (G39)."""
+
+from __future__ import annotations
+
+import httpx
+
+from collector.app import create_app
+from routeledger.serving import ServerThread
+from routeledger.store.embedded import ChdbAttemptStore
+from tests.collector.test_traces import attempt_attrs, post, request, span, stored
+from tests.conftest import make_config
+
+
+def test_a_configured_token_is_required_on_traces_and_query(store: ChdbAttemptStore) -> None:
+    config = make_config("http://127.0.0.1:9", collector={"token_env": "RL_TEST_TOKEN"})
+    app = create_app(config, store, environ={"RL_TEST_TOKEN": "s3cret"})
+    body = request(span(0, attempt_attrs(0))).SerializeToString()
+    with ServerThread(app) as server:
+        for headers in (
+            {},
+            {"authorization": "Bearer nope"},
+            {"authorization": "s3cret"},
+            {"authorization": "Bearer s3cret2"},
+        ):
+            answer = post(server.url, body, **headers)
+            assert answer.status_code == 401, headers
+            assert answer.headers["www-authenticate"] == "Bearer"
+        assert httpx.post(server.url + "/v1/query", json={"sql": "SELECT 1"}, timeout=5).status_code == 401
+        assert post(server.url, body, authorization="Bearer s3cret").status_code == 200
+        assert [r["request_id"] for r in stored(store, app)] == ["req-0"]
+        assert "routeledger_collector_unauthorized_total 4\n" in httpx.get(server.url + "/metrics", timeout=5).text
+
+
+def test_a_full_spool_answers_503_with_retry_after_and_keeps_nothing_of_that_request(store: ChdbAttemptStore) -> None:
+    config = make_config("http://127.0.0.1:9", collector={"spool_budget_bytes": 3000, "retry_after_s": 7})
+    app = create_app(config, store)
+    with ServerThread(app) as server:
+        app.state.writer.stop()  # nothing drains: the budget fills
+        assert post(server.url, request(span(0, attempt_attrs(0))).SerializeToString()).status_code == 200
+        big = request(*(span(i, attempt_attrs(i)) for i in range(1, 20))).SerializeToString()
+        answer = post(server.url, big)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "7"
+        assert app.state.spool.depth == 1
+        text = httpx.get(server.url + "/metrics", timeout=5).text
+        assert "routeledger_collector_spool_full_total 1\n" in text
+        assert "routeledger_collector_spool_depth_rows 1\n" in text
