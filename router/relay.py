@@ -214,17 +214,21 @@ class LiveStream:
             raise
         finally:
             await self.response.aclose()
-        if failure is None:
-            tail = encoder.finish(state.finish)
-            if self.ctx.include_usage:
-                tail += encoder.usage(self._usage())
-            await send(tail + DONE)
-        else:
-            await send(ChunkEncoder.error(_message(failure, state), failure.value))
+        # The attempt is recorded before the client hears the end of the stream, so whoever reads
+        # the ledger after the stream ended finds the attempt there.
         outcome = self._outcome(failure, error_type)
         on_attempt(outcome)
-        if self.guard is not None:
-            await self.guard.after(self.reservation, outcome)
+        try:
+            if failure is None:
+                tail = encoder.finish(state.finish)
+                if self.ctx.include_usage:
+                    tail += encoder.usage(self._usage())
+                await send(tail + DONE)
+            else:
+                await send(ChunkEncoder.error(_message(failure, state), failure.value))
+        finally:
+            if self.guard is not None:
+                await asyncio.shield(self.guard.after(self.reservation, outcome))
         return outcome
 
     async def _pump(

@@ -358,7 +358,7 @@ def test_a_stalled_stream_ends_with_an_error_event(drill: Pipeline) -> None:
     started = time.monotonic()
     with pytest.raises(openai.APIError) as caught:
         stream(drill)
-    assert time.monotonic() - started < 0.4 + 1.0  # the idle limit, not the provider's 5 s
+    assert time.monotonic() - started < 0.4 + 2.5  # the idle limit (plus a loaded machine), not the 5 s stall
     assert "stalled" in str(caught.value.message)
     [row] = drill.rows()
     assert (row["failure_class"], row["output_tokens"]) == ("stall", 10)
