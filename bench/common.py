@@ -55,23 +55,24 @@ def load(
 ) -> dict[str, Any]:
     """Run the load generator in its own process (its own core) and return its JSON result."""
     host, port = url.removeprefix("http://").split(":")
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "loadgen.py"),
-            host,
-            port,
-            path,
-            str(connections),
-            str(seconds),
-            json.dumps(body),
-            json.dumps(headers or {}),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout)
+    with tempfile.TemporaryDirectory() as tmp:
+        result_file = Path(tmp) / "result.json"
+        subprocess.run(
+            [
+                sys.executable,
+                str(BENCH / "loadgen.py"),
+                host,
+                port,
+                path,
+                str(connections),
+                str(seconds),
+                json.dumps(body),
+                json.dumps(headers or {}),
+                str(result_file),
+            ],
+            check=True,
+        )
+        result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
     return result
 
 

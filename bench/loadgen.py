@@ -127,10 +127,15 @@ def run(
 
 
 if __name__ == "__main__":
-    # python bench/loadgen.py HOST PORT PATH CONNECTIONS SECONDS BODY_JSON [HEADERS_JSON] → JSON result
+    # python bench/loadgen.py HOST PORT PATH CONNECTIONS SECONDS BODY_JSON [HEADERS_JSON [OUT_FILE]] → JSON result
     h, p, pa, c, s, b = sys.argv[1:7]
     hdrs = json.loads(sys.argv[7]) if len(sys.argv) > 7 else {}
     r = run(h, int(p), pa, b.encode(), int(c), float(s), hdrs)
-    print(
-        json.dumps({"requests": r.requests, "errors": r.errors, "seconds": r.seconds, "latencies_ms": r.latencies_ms})
+    result = json.dumps(
+        {"requests": r.requests, "errors": r.errors, "seconds": r.seconds, "latencies_ms": r.latencies_ms}
     )
+    if len(sys.argv) > 8:
+        with open(sys.argv[8], "w", encoding="utf-8") as out:
+            out.write(result)
+    else:
+        print(result)

@@ -74,6 +74,9 @@ def _held(scope: str) -> str:
     return f"{PREFIX}held:{scope}"
 
 
+#: Seconds a usage reading is reused for the budget band (soft); reservations are always exact.
+USAGE_TTL_S = 0.25
+USAGE_CACHE_SIZE = 10_000
 #: Connections to redis-server per router process; a Lua call takes well under a millisecond.
 MAX_CONNECTIONS = 64
 
@@ -89,6 +92,7 @@ class RedisState:
         )
         self.client = aioredis.Redis(connection_pool=pool)
         self.ttl = reservation_ttl_s
+        self._usage: dict[tuple[str, ...], tuple[float, dict[str, tuple[int, int]]]] = {}
         self._reserve = self.client.register_script(RESERVE)
         self._settle = self.client.register_script(SETTLE)
         self._hit = self.client.register_script(HIT)
@@ -102,13 +106,26 @@ class RedisState:
             raise StateUnavailable(f"redis: {exc}") from exc
 
     async def usage(self, scopes: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Spent and held per scope, read at most every USAGE_TTL_S per set of scopes.
+
+        The reading only picks a budget band (70% downgrade, 95% critical only), a soft decision; the
+        hard limit is the reservation, checked atomically in Redis on every attempt. Sparing the read
+        on most requests saves a round trip per request, the bulk of what the guardrails cost."""
         if not scopes:
             return {}
+        key = tuple(scopes)
+        now = time.monotonic()
+        cached = self._usage.get(key)
+        if cached is not None and now - cached[0] < USAGE_TTL_S:
+            return cached[1]
         keys = [k for s in scopes for k in (_spent(s), _held(s))]
         values = await self._call(self.client.mget(keys))
         out = {}
         for i, scope in enumerate(scopes):
             out[scope] = (int(values[2 * i] or 0), int(values[2 * i + 1] or 0))
+        if len(self._usage) > USAGE_CACHE_SIZE:
+            self._usage.clear()
+        self._usage[key] = (now, out)
         return out
 
     async def reserve(
