@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from routeledger.attempt import Decision
 from routeledger.config import RouteledgerConfig
 from routeledger.guardrails import OnExhausted, TrafficClass
 from routeledger.store import AttemptStore
@@ -45,7 +46,7 @@ from router.engine import Engine
 from router.errors import SHOULD_RETRY, GatewayError, invalid_request, route_not_found
 from router.guard import Guardrails, RequestGuard
 from router.keeper import StateKeeper
-from router.outcome import AttemptOutcome
+from router.outcome import AttemptOutcome, guardrail_stop
 from router.state import StateUnavailable, open_state
 from router.telemetry import SpanRecorder, build_tracer_provider, export_metrics
 from router.upstream import Upstream
@@ -121,6 +122,8 @@ class RouterApp:
         if guard.blocked is not None:
             blocked = guard.blocked
             self._record_decisions(span, guard, blocked)
+            primary = engine.targets[route.chain[0]]
+            recorder.record_attempt(ctx, span, guardrail_stop(1, Decision.FIRST, primary, blocked))
             recorder.end_request(span, blocked.status, 0, blocked.code or blocked.type)
             raise blocked
 

@@ -38,7 +38,7 @@ from router.context import RequestContext
 from router.errors import GatewayError
 from router.guard import RequestGuard
 from router.handoff import handoff_body, handoff_max_tokens
-from router.outcome import AttemptOutcome
+from router.outcome import AttemptOutcome, guardrail_stop
 from router.providers.base import Completion, UpstreamError
 from router.relay import LiveStream, open_stream
 from router.state import Reservation
@@ -128,6 +128,7 @@ class Engine:
                 _report_skips(chain, on_skip)
                 outcome = await self._attempt(ctx, chain, step, request, raw, len(attempts) + 1, guard)
                 if isinstance(outcome, GatewayError):
+                    on_attempt(guardrail_stop(len(attempts) + 1, step.decision, step.target, outcome))
                     return Result(tuple(attempts), None, outcome)
                 attempts.append(outcome)
                 on_attempt(outcome)
@@ -157,6 +158,7 @@ class Engine:
                 _report_skips(chain, on_skip)
                 started = await self._stream_attempt(ctx, chain, step, request, raw, len(attempts) + 1, guard)
                 if isinstance(started, GatewayError):
+                    on_attempt(guardrail_stop(len(attempts) + 1, step.decision, step.target, started))
                     return StreamStart(tuple(attempts), None, started)
                 if isinstance(started, LiveStream):
                     return StreamStart(tuple(attempts), started, None)

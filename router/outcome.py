@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from routeledger.attempt import Decision, Outcome
 from routeledger.failures import FailureClass
 from routeledger.pricing import Usage
 from router.providers.base import Completion, UpstreamError
+
+if TYPE_CHECKING:
+    from router.errors import GatewayError
+    from router.targets import Target
+
+#: Longest reason text recorded for a guardrail stop.
+MAX_REASON = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +64,33 @@ class AttemptOutcome:
     @property
     def finish_reason(self) -> str:
         return self.completion.finish_reason if self.completion else self.finish
+
+
+def guardrail_stop(index: int, decision: Decision, target: Target, error: GatewayError) -> AttemptOutcome:
+    """An attempt the guardrails did not let run (rate limit, budget, ceiling): a `skipped` row in
+    the ledger, free and not billable, whose error type is the guardrail's code and whose reason is
+    its message, so analytics count block rates by reason next to the attempts that did run."""
+    now = time.time_ns()
+    return AttemptOutcome(
+        index=index,
+        decision=decision,
+        model=target.name,
+        provider=target.provider_name,
+        provider_system=target.provider.provider_name,
+        request_model=target.model.upstream,
+        server_address=target.server_address,
+        start_ns=now,
+        end_ns=now,
+        outcome=Outcome.SKIPPED,
+        failure=None,
+        http_status=error.status,
+        error_type=error.code or "guardrail",
+        completion=None,
+        upstream_error=None,
+        usage=None,
+        cost=Decimal(0),
+        price_source="",
+        billable=False,
+        reason=error.message[:MAX_REASON],
+        ttft_ms=None,
+    )

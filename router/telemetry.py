@@ -316,6 +316,8 @@ def attempt_attributes(ctx: RequestContext, outcome: AttemptOutcome) -> Mapping[
         attributes[sc.HTTP_RESPONSE_STATUS_CODE] = outcome.http_status
     if outcome.failure is not None:
         attributes[sc.ERROR_TYPE] = outcome.error_type or outcome.failure.value
+    elif outcome.error_type:
+        attributes[sc.ERROR_TYPE] = outcome.error_type  # a guardrail stop: its code
     if outcome.reason:
         attributes[sc.REASON] = outcome.reason
     if outcome.ttft_ms is not None:
