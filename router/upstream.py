@@ -86,7 +86,15 @@ def _session(allowed_private_hosts: frozenset[str]) -> Any:
     connector = aiohttp.TCPConnector(
         limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_EXPIRY_S, resolver=guarded_resolver(allowed_private_hosts)
     )
-    return aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False)
+    # No cookie jar: a cookie one upstream answer sets must never ride along on another tenant's
+    # request (and filtering cookies per request is a tenth of aiohttp's own cost here).
+    return aiohttp.ClientSession(
+        connector=connector,
+        trust_env=False,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        requote_redirect_url=False,
+    )
 
 
 async def _read(response: httpx.Response, limit: int | None) -> bytes:
