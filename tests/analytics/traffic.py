@@ -133,7 +133,8 @@ def summarize_rows(offset: int = 1000) -> list[AttemptRow]:
             extra = {"finish_reason": "length"}
         elif i == 5:
             extra = {"output_tokens": 3000}
-        rows.append(row(n, start_ns=at, request_id=rid, attempt=1, cost_usd=Decimal("0.5"), **SUMMARIZE | extra))
+        fields = {"decision": "first", "cost_usd": Decimal("0.5"), **SUMMARIZE, **extra}
+        rows.append(row(n, start_ns=at, request_id=rid, attempt=1, **fields))
     return rows
 
 
