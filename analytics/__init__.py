@@ -31,6 +31,7 @@ scoped caller sees only its own tenant whatever else it asks). Bad input raises
 provider. Money columns (`*_usd`) are Decimal; shares (`*_share`) are floats in 0..1.
 """
 
+from analytics.anomalies import detect_anomalies
 from analytics.scope import AnalyticsInputError, Filters, Window
 
 from analytics.jobs import (  # isort: skip
@@ -57,6 +58,7 @@ __all__ = [
     "budget_spend",
     "cost",
     "cost_per_answer",
+    "detect_anomalies",
     "double_charges",
     "expected_cost",
     "fallback_share",

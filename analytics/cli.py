@@ -462,3 +462,23 @@ def query(
     except AdhocQueryError as exc:
         raise _fail(str(exc), 2) from None
     _emit(table, "Query", as_json, as_csv)
+
+
+@analytics_app.command("anomalies")
+def analytics_anomalies(
+    config: ConfigOption = DEFAULT_CONFIG,
+    route: FilterOption = None,
+    task: FilterOption = None,
+    tenant: FilterOption = None,
+    feature: FilterOption = None,
+    model: FilterOption = None,
+    provider: FilterOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Fallback share above the threshold and spikes against each route's own baseline, with evidence."""
+    from analytics.anomalies import detect_anomalies
+
+    with _guard():
+        flt = _filters(route, task, tenant, feature, model, provider)
+    _run(config, "Anomalies", as_json, as_csv, lambda s, cfg: detect_anomalies(s, cfg.analytics.anomalies, flt))

@@ -19,7 +19,8 @@ SELECT
     argMin(cost_usd, attempt)                   AS first_cost,
     sumIf(cost_usd, decision = 'fallback')      AS fallback_cost,
     sumIf(cost_usd, decision = 'retry')         AS retry_cost,
-    sumIf(cost_usd, outcome = 'success')        AS answer_cost
+    sumIf(cost_usd, outcome = 'success')        AS answer_cost,
+    sum(llm_attempts.duration_ms)               AS total_ms
 FROM llm_attempts
 WHERE __REQUEST_SCOPE__
 GROUP BY request_id

@@ -27,7 +27,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from analytics import jobs
+from analytics.anomalies import detect_anomalies
 from analytics.scope import AnalyticsInputError, Filters, Window, parse_dimensions
+from routeledger.analytics_config import AnomalyConfig
 from routeledger.cli import app
 from routeledger.store.embedded import ChdbAttemptStore
 from tests.analytics.traffic import T0, summarize_rows, support_rows, write
@@ -122,6 +124,7 @@ def every_job(store: ChdbAttemptStore, filters: Filters) -> Iterator[tuple[str, 
     yield "request_attempts/s", jobs.request_attempts(store, "s095", filters)
     yield "request_attempts/m", jobs.request_attempts(store, "m001", filters)
     yield "budget_spend", jobs.budget_spend(store, "tenant", filters, NOW)
+    yield "anomalies", detect_anomalies(store, AnomalyConfig(min_requests=1), filters, T0 + timedelta(hours=2))
 
 
 def test_payloads_reach_every_job_as_values(ledger: ChdbAttemptStore) -> None:
