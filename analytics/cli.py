@@ -482,3 +482,46 @@ def analytics_anomalies(
     with _guard():
         flt = _filters(route, task, tenant, feature, model, provider)
     _run(config, "Anomalies", as_json, as_csv, lambda s, cfg: detect_anomalies(s, cfg.analytics.anomalies, flt))
+
+
+@alerts_app.command("check")
+def alerts_check(
+    config: ConfigOption = DEFAULT_CONFIG,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Evaluate the alert rules once: notify new firings and recoveries, store them in `alerts`."""
+    from analytics.alerts import AlertManager, events_table
+    from routeledger.store.base import open_writer, running_service_url
+
+    cfg = _config(config)
+    if running_service_url(cfg):
+        raise _fail("the collector owns the store and runs the alert scheduler; stop it to check from here", 1)
+    with _guard():
+        store = open_writer(cfg)
+        try:
+            store.migrate()
+            manager = AlertManager(store, cfg.analytics)  # type: ignore[arg-type]
+            try:
+                table = events_table(manager.check())
+            finally:
+                manager.close()
+        finally:
+            store.close()
+    _emit(table, "Alerts", as_json, as_csv)
+
+
+@alerts_app.command("history")
+def alerts_history(
+    config: ConfigOption = DEFAULT_CONFIG,
+    window: WindowOption = "7d",
+    limit: Annotated[int, typer.Option(help="At most this many events.")] = 200,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Stored alert firings and resolutions, newest first."""
+    from analytics.alerts import alert_history
+
+    with _guard():
+        win = _window(window)
+    _run(config, "Alert history", as_json, as_csv, lambda s, _: alert_history(s, win, limit))

@@ -73,8 +73,11 @@ def _check_share(threshold: float, min_requests: int) -> None:
 
 
 def _by_dims(store: AttemptStore, name: str, by: Sequence[str] | str, params: dict[str, Any]) -> pa.Table:
-    """Run a job grouped by the chosen dimensions; the others collapse to '' and are dropped."""
-    dims = parse_dimensions(by)
+    """Run a job grouped by the chosen dimensions; the others collapse to '' and are dropped.
+
+    An empty tuple (not an empty string, which is what a user types) means one overall row.
+    """
+    dims = () if by == () else parse_dimensions(by)
     params.update(dimension_params(dims))
     table = store.query(load_sql(name), params)
     return table.drop_columns([d for d in DIMENSIONS if d not in dims])
