@@ -562,3 +562,37 @@ def report_weekly(
         f"saving ${report.total_savings:,.4f} per week",
         highlight=False,
     )
+
+
+@export_app.command("parquet")
+def export_parquet_command(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the day partitions.")] = Path("export"),
+    since: Annotated[str, typer.Option(help="How far back: 30d, 12h, 'all', or SINCE..UNTIL.")] = "30d",
+    config: ConfigOption = DEFAULT_CONFIG,
+    tenant: FilterOption = None,
+) -> None:
+    """Export the ledger as Parquet, Hive-partitioned by day (resumable: finished days are skipped)."""
+    from rich.progress import Progress
+
+    from analytics.adhoc import export_parquet
+    from routeledger.store import open_reader
+
+    cfg = _config(config)
+    with _guard():
+        win = _window(since)
+        store = open_reader(cfg)
+        try:
+            with Progress(console=err, transient=True) as progress:
+                task = progress.add_task("exporting", total=None)
+
+                def step(day: object, rows: int) -> None:
+                    progress.update(task, advance=1, description=f"{day}: {rows:,} rows")
+
+                result = export_parquet(store, out_dir, win, _filters(None, None, tenant, None, None, None), step=step)
+        finally:
+            store.close()
+    err.print(
+        f"exported {result.rows:,} rows: {len(result.written)} days written, {len(result.skipped)} already complete "
+        f"→ {out_dir}",
+        highlight=False,
+    )
