@@ -1,7 +1,7 @@
 -- Requests that paid for more than one billable attempt: what they cost, the part beyond the
 -- answer that was delivered, and why (the chain, attempt by attempt).
 SELECT
-    request_id,
+    any(llm_attempts.request_id)                   AS request_id,
     min(llm_attempts.ts)                           AS started,
     any(llm_attempts.route)                        AS route,
     any(llm_attempts.tenant)                       AS tenant,
@@ -18,7 +18,9 @@ SELECT
         ' → ')                                     AS why
 FROM llm_attempts
 WHERE __SCOPE__
-GROUP BY request_id
+  -- a request answered by its first attempt has one row: it cannot be charged twice
+  AND NOT (llm_attempts.attempt = 1 AND llm_attempts.outcome = 'success')
+GROUP BY cityHash64(llm_attempts.request_id)
 HAVING billable_attempts > 1
 ORDER BY extra_cost_usd DESC, started, request_id
 LIMIT {limit:UInt32}

@@ -1,30 +1,18 @@
 -- Fallback and retry share: overall, by route, and by primary model (the model whose failure
 -- made the chain move on). A share above the threshold with enough volume is flagged
 -- (seed 001: above 3-5% without a clear reason, the chain needs work).
-WITH per_request AS
-(
-    SELECT
-        request_id,
-        any(route)                          AS request_route,
-        argMin(model, attempt)              AS primary_model,
-        countIf(decision = 'fallback') > 0  AS fell_back,
-        countIf(decision = 'retry') > 0     AS retried,
-        countIf(outcome = 'success') > 0    AS answered
-    FROM llm_attempts
-    WHERE __SCOPE__
-    GROUP BY request_id
-),
+WITH per_request AS (__PER_REQUEST__),
 grouped AS
 (
-    SELECT 'overall' AS scope, '' AS name, count() AS requests, countIf(fell_back) AS fallbacks,
-           countIf(retried) AS retries, countIf(answered) AS answered
+    SELECT 'overall' AS scope, '' AS name, count() AS requests, countIf(n_fallbacks > 0) AS fallbacks,
+           countIf(n_retries > 0) AS retries, countIf(answered) AS answered
     FROM per_request
     UNION ALL
-    SELECT 'route', request_route, count(), countIf(fell_back), countIf(retried), countIf(answered)
-    FROM per_request GROUP BY request_route
+    SELECT 'route', r_route, count(), countIf(n_fallbacks > 0), countIf(n_retries > 0), countIf(answered)
+    FROM per_request GROUP BY r_route
     UNION ALL
-    SELECT 'model', primary_model, count(), countIf(fell_back), countIf(retried), countIf(answered)
-    FROM per_request GROUP BY primary_model
+    SELECT 'model', r_model, count(), countIf(n_fallbacks > 0), countIf(n_retries > 0), countIf(answered)
+    FROM per_request GROUP BY r_model
 )
 SELECT
     scope,

@@ -13,6 +13,7 @@ Last line: `RESULT slowest_job_s=<x> rows=<n>`.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -139,6 +140,9 @@ def main() -> None:
         ("anomalies (1h vs 24h)", lambda: detect_anomalies(store, None, None, END)),
         ("cost, one route, 7d", lambda: jobs.cost(store, ("model",), week, one_route)),
         ("fallback share, one route, 7d", lambda: jobs.fallback_share(store, "model", week, one_route)),
+        ("cost per answer by route, 7d", lambda: jobs.cost_per_answer(store, ("route",), week)),
+        ("fallback share by hour, 7d", lambda: jobs.fallback_share(store, "hour", week)),
+        ("transitions by route, 7d", lambda: jobs.transitions(store, ("route",), week)),
     ]
     table = Table(title=f"Analytics jobs over {rows:,} attempt rows (chDB, median of {args.repeat})")
     for column in ("job", "engine", "seconds", "result rows"):
@@ -180,6 +184,8 @@ def main() -> None:
         table.add_row(name, "duckdb/parquet", f"{seconds:.3f}", f"{out_rows:,}")
     console.print(table)
     store.close()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    console.print(f"{os.cpu_count()} cores, load average {load:.1f} at the end")
     print(f"RESULT slowest_job_s={slowest:.3f} rows={rows}")
 
 
