@@ -4,15 +4,16 @@
 WITH per_request AS (__PER_REQUEST__),
 grouped AS
 (
-    SELECT 'overall' AS scope, '' AS name, count() AS requests, countIf(n_fallbacks > 0) AS fallbacks,
-           countIf(n_retries > 0) AS retries, countIf(answered) AS answered
+    -- One pass over the requests for all three groupings (a CTE is inlined, not materialised).
+    SELECT
+        multiIf(grouping(r_route, r_model) = 3, 'overall', grouping(r_route, r_model) = 2, 'model', 'route') AS scope,
+        multiIf(scope = 'route', r_route, scope = 'model', r_model, '') AS name,
+        count()                  AS requests,
+        countIf(n_fallbacks > 0) AS fallbacks,
+        countIf(n_retries > 0)   AS retries,
+        countIf(answered)        AS answered
     FROM per_request
-    UNION ALL
-    SELECT 'route', r_route, count(), countIf(n_fallbacks > 0), countIf(n_retries > 0), countIf(answered)
-    FROM per_request GROUP BY r_route
-    UNION ALL
-    SELECT 'model', r_model, count(), countIf(n_fallbacks > 0), countIf(n_retries > 0), countIf(answered)
-    FROM per_request GROUP BY r_model
+    GROUP BY GROUPING SETS ((), (r_route), (r_model))
 )
 SELECT
     scope,

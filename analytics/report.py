@@ -14,6 +14,7 @@ Rendered as Markdown or as one HTML file with Vega-Lite charts (specs inline, dr
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,8 @@ def recommend(hops: list[dict[str, Any]], providers: list[dict[str, Any]]) -> li
         first_p95 = max((h["p95_ms"] for h in first), default=0.0)
         first_context = max((h["mean_input_tokens"] for h in first), default=0.0)
         last_hop = max(h["hop"] for h in chain)
+        answering = [h["p95_success_ms"] for h in chain if not math.isnan(h["p95_success_ms"])]
+        route_answer_p95 = min(answering, default=first_p95)
         for h in chain:
             label = f"hop {h['hop']} ({h['model']})"
             rescue = h["rescues"] / h["runs"] if h["runs"] else 0.0
@@ -138,13 +141,15 @@ def recommend(hops: list[dict[str, Any]], providers: list[dict[str, Any]]) -> li
                     )
                 )
             if h["timeouts"] >= MIN_TIMEOUTS:
-                target = (h["p95_success_ms"] or first_p95) * 1.5
+                own = h["p95_success_ms"]
+                answers_p95 = route_answer_p95 if math.isnan(own) else own
+                whose = "the route's answers'" if math.isnan(own) else "its answers'"
                 found.append(
                     Recommendation(
                         route,
                         "shorten timeout",
                         f"{label} timed out {h['timeouts']} times, waiting {h['timeout_ms'] / 1000:.1f} s in all; "
-                        f"its answers' p95 is {h['p95_success_ms'] or 0:.0f} ms: try a timeout near {target:.0f} ms",
+                        f"{whose} p95 is {answers_p95:.0f} ms: try a timeout near {answers_p95 * 1.5:.0f} ms",
                         h["timeout_usd"],
                     )
                 )

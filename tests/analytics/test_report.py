@@ -104,6 +104,7 @@ def test_recommendations_with_the_money_they_save(ledger: ChdbAttemptStore) -> N
     assert (hop2["runs"], hop2["rescues"], hop2["cost_usd"], hop2["p95_ms"]) == (20, 2, Decimal(20), 9000.0)
     timeout = next(r for r in report.recommendations if r.action == "shorten timeout")
     assert "timed out 20 times, waiting 100.0 s" in timeout.detail
+    assert "the route's answers' p95 is 800 ms: try a timeout near 1200 ms" in timeout.detail
 
 
 def test_markdown_and_html_renderings(ledger: ChdbAttemptStore) -> None:
