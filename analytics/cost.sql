@@ -1,3 +1,6 @@
+-- Requests are those whose first attempt falls in the group (every request has exactly one
+-- attempt 1): for route, task, tenant and feature that is every request; for model and provider,
+-- the requests that started there.
 -- Cost by any combination of route, task, tenant, feature, model, provider.
 -- Dimensions not asked for collapse to '' so one statement serves every grouping without
 -- building SQL text; the caller drops those columns. The WHERE clause names columns with their
@@ -9,7 +12,7 @@ SELECT
     if({by_feature:Bool}, feature, '')   AS feature,
     if({by_model:Bool}, model, '')       AS model,
     if({by_provider:Bool}, provider, '') AS provider,
-    uniqExact(request_id)                AS requests,
+    countIf(llm_attempts.attempt = 1)    AS requests,
     count()                              AS attempts,
     countIf(outcome = 'success')         AS answers,
     sum(llm_attempts.input_tokens)       AS input_tokens,
@@ -17,12 +20,6 @@ SELECT
     sum(llm_attempts.cost_usd)           AS cost_usd,
     sumIf(llm_attempts.cost_usd, outcome != 'success') AS failed_cost_usd
 FROM llm_attempts
-WHERE ts >= {since:DateTime64(6, 'UTC')} AND ts < {until:DateTime64(6, 'UTC')}
-  AND (empty({routes:Array(String)}) OR has({routes:Array(String)}, llm_attempts.route))
-  AND (empty({tasks:Array(String)}) OR has({tasks:Array(String)}, llm_attempts.task))
-  AND (empty({tenants:Array(String)}) OR has({tenants:Array(String)}, llm_attempts.tenant))
-  AND (empty({features:Array(String)}) OR has({features:Array(String)}, llm_attempts.feature))
-  AND (empty({models:Array(String)}) OR has({models:Array(String)}, llm_attempts.model))
-  AND (empty({providers:Array(String)}) OR has({providers:Array(String)}, llm_attempts.provider))
+WHERE __SCOPE__
 GROUP BY route, task, tenant, feature, model, provider
 ORDER BY cost_usd DESC, route, task, tenant, feature, model, provider
