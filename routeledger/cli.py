@@ -5,6 +5,7 @@ A bad config file exits 2 with one line naming the file, the field and the fault
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 

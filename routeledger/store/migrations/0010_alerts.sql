@@ -22,3 +22,5 @@ CREATE TABLE IF NOT EXISTS alerts
 )
 ENGINE = MergeTree
 ORDER BY (rule, alert_key, ts)
+-- A retried write of the same rows is dropped, as on every ledger table.
+SETTINGS non_replicated_deduplication_window = 10000
