@@ -20,6 +20,7 @@ scoped caller sees only its own tenant whatever else it asks). Bad input raises
     transitions(store, by, window, filters)          transitions       dimensions
     answer_quality(store, by, window, f, long_tok)   quality           dimensions
     latency(store, by, window, filters)              latency           dimensions
+    guardrail_blocks(store, by, window, filters)     blocks            dimensions x guardrail reason
     expected_cost(store, by, window, f, weeks)       expected-cost     request type (dimensions)
     double_charges(store, window, filters, limit)    double-charges    request
     unit_economics(store, prices, by, window, f)     unit-economics    task or feature
@@ -48,6 +49,7 @@ from analytics.jobs import (  # isort: skip
     expected_cost,
     fallback_share,
     fallbacks,
+    guardrail_blocks,
     latency,
     request_attempts,
     spend_over_time,
@@ -68,6 +70,7 @@ __all__ = [
     "expected_cost",
     "fallback_share",
     "fallbacks",
+    "guardrail_blocks",
     "latency",
     "request_attempts",
     "spend_over_time",

@@ -312,6 +312,28 @@ def analytics_quality(
     )
 
 
+@analytics_app.command("blocks")
+def analytics_blocks(
+    config: ConfigOption = DEFAULT_CONFIG,
+    by: ByOption = "route",
+    window: WindowOption = "all",
+    route: FilterOption = None,
+    task: FilterOption = None,
+    tenant: FilterOption = None,
+    feature: FilterOption = None,
+    model: FilterOption = None,
+    provider: FilterOption = None,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Requests refused by the spend guardrails, by reason, and the block rate."""
+    from analytics.jobs import guardrail_blocks
+
+    with _guard():
+        win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
+    _run(config, f"Guardrail blocks by {by}", as_json, as_csv, lambda s, _: guardrail_blocks(s, by, win, flt))
+
+
 @analytics_app.command("latency")
 def analytics_latency(
     config: ConfigOption = DEFAULT_CONFIG,

@@ -13,7 +13,7 @@ SELECT
     if({by_model:Bool}, model, '')       AS model,
     if({by_provider:Bool}, provider, '') AS provider,
     countIf(llm_attempts.attempt = 1)    AS requests,
-    count()                              AS attempts,
+    countIf(outcome != 'skipped')   AS attempts,  -- refused by a guardrail: not an upstream call
     countIf(outcome = 'success')         AS answers,
     sum(llm_attempts.input_tokens)       AS input_tokens,
     sum(llm_attempts.output_tokens)      AS output_tokens,

@@ -99,6 +99,16 @@ def cost(
     return _by_dims(store, "cost", by, base_params(window, filters))
 
 
+def guardrail_blocks(
+    store: AttemptStore,
+    by: Sequence[str] | str = ("route",),
+    window: Window | None = None,
+    filters: Filters | None = None,
+) -> pa.Table:
+    """Requests refused by the spend guardrails, by reason, with the block rate of their group."""
+    return _by_dims(store, "guardrail_blocks", by, base_params(window, filters))
+
+
 def cost_per_answer(
     store: AttemptStore,
     by: Sequence[str] | str = ("route",),

@@ -25,7 +25,6 @@ from routeledger.guardrails import TrafficClass, hash_key
 from routeledger.pricing import Usage, resolve_price
 from routeledger.serving import ServerThread
 from routeledger.simulator import SimulatorThread, count_input_tokens
-from routeledger.store.embedded import ChdbAttemptStore
 from router.app import create_app
 from router.guard import Band, allowed_by_band, band_for
 from router.state.base import Reservation, Scope, to_nanos
@@ -425,53 +424,3 @@ def test_expired_and_disabled_keys_get_401(simulator: SimulatorThread, state_pat
         finally:
             router.stop()
     assert sim_log(simulator) == []
-
-
-# --- guardrail stops in the ledger -----------------------------------------------------------------
-
-
-def test_guardrail_stops_are_skipped_rows_countable_by_reason(
-    simulator: SimulatorThread, store: ChdbAttemptStore, tmp_path: Path
-) -> None:
-    """Each refused request leaves one free, non-billable `skipped` row whose error type is the
-    guardrail's code, so the block rate by reason is one query over the ledger."""
-    from tests.conftest import start_pipeline
-
-    state = tmp_path / "state.db"
-    prespend(state, {f"tenant:broke:month:{month()}": Decimal("1.00")})
-    routes = {"capped": {"task": "t", "chain": ["alpha-4o"], "ceilings": {"max_cost_usd": "0.01"}}}
-    tenants = {"broke": {"budget": {"monthly_usd": "1.00"}}, "fine": {}}
-    pipeline = start_pipeline(
-        simulator, store, routes=routes, tenants=tenants, guardrails={"state": {"path": str(state)}}
-    )
-    try:
-        url = pipeline.router.url + "/v1/chat/completions"
-
-        def post(tenant: str, max_tokens: int) -> int:
-            body = {"model": "capped", "messages": PROMPT, "max_tokens": max_tokens}
-            return httpx.post(url, json=body, headers={"x-routeledger-tenant": tenant}, timeout=30).status_code
-
-        assert [post("fine", 100) for _ in range(3)] == [200] * 3
-        assert [post("fine", 5000) for _ in range(2)] == [400] * 2
-        assert post("broke", 100) == 429
-        pipeline.flush()
-        blocks = store.query(
-            "SELECT error_type, count() AS n, sum(cost_usd) AS cost, countIf(billable) AS billable "
-            "FROM llm_attempts WHERE outcome = 'skipped' GROUP BY error_type ORDER BY error_type"
-        ).to_pylist()
-        assert blocks == [
-            {"error_type": "budget_exhausted", "n": 1, "cost": Decimal(0), "billable": 0},
-            {"error_type": "ceiling_exceeded", "n": 2, "cost": Decimal(0), "billable": 0},
-        ]
-        rate = store.query(
-            "SELECT countIf(outcome = 'skipped') / uniqExact(request_id) AS block_rate FROM llm_attempts"
-        ).to_pylist()[0]["block_rate"]
-        assert rate == pytest.approx(3 / 6)
-        skipped = store.query("SELECT model, reason FROM llm_attempts WHERE error_type = 'ceiling_exceeded'")
-        assert {r["model"] for r in skipped.to_pylist()} == {"alpha-4o"}
-        assert all("cost ceiling" in r["reason"] for r in skipped.to_pylist())
-        assert len(sim_log(simulator)) == 3
-    finally:
-        pipeline.router.stop()
-        pipeline.tracer_provider.shutdown()
-        pipeline.collector.stop()
