@@ -37,6 +37,7 @@ from collector.writer import BatchWriter, row_record
 from routeledger.config import RouteledgerConfig
 from routeledger.errors import QueryError, RouteledgerError
 from routeledger.store import AttemptStore
+from routeledger.store.schema import UNGUARDED_TABLES, unguarded_tables
 from routeledger.store.service import ARROW_STREAM
 
 log = logging.getLogger("routeledger.collector")
@@ -51,6 +52,7 @@ class IngestStats:
     rejected_spans: int = 0
     unauthorized: int = 0
     spool_full: int = 0
+    unguarded_tables: int = 0
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -78,6 +80,7 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.migrate()
+        stats.unguarded_tables = check_dedup_windows(store)
         writer.start()
         try:
             yield
@@ -156,6 +159,20 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
     return app
 
 
+def check_dedup_windows(store: AttemptStore) -> int:
+    """Log every MergeTree table (an analytics roll-up, a view target) that would count a retried
+    batch twice; the count is exported as a gauge. Not fatal: the table may belong to another stage."""
+    try:
+        names = [str(n) for n in store.query(UNGUARDED_TABLES).column("name").to_pylist()]
+    except RouteledgerError as exc:
+        log.warning("could not check deduplication windows: %s", exc)
+        return 0
+    unguarded = unguarded_tables(names)
+    for name in unguarded:
+        log.error("table %s has no non_replicated_deduplication_window: a retried insert would count twice", name)
+    return len(unguarded)
+
+
 def spool_path(config: RouteledgerConfig) -> Path:
     """Where the collector spools: configured, else beside the store's data directory."""
     if config.collector.spool_path:
@@ -190,6 +207,7 @@ def _prometheus(stats: IngestStats, writer: BatchWriter, spool: SpanSpool) -> by
         ("routeledger_collector_spool_quarantined_files_total", "counter", spool.stats.quarantined_files),
         ("routeledger_collector_drained_rows_total", "counter", spool.stats.drained_rows),
         ("routeledger_collector_store_up", "gauge", int(writer.stats.store_up)),
+        ("routeledger_collector_tables_without_dedup_window", "gauge", stats.unguarded_tables),
     ]
     out = []
     for name, kind, value in lines:

@@ -44,3 +44,11 @@ def test_a_full_spool_answers_503_with_retry_after_and_keeps_nothing_of_that_req
         text = httpx.get(server.url + "/metrics", timeout=5).text
         assert "routeledger_collector_spool_full_total 1\n" in text
         assert "routeledger_collector_spool_depth_rows 1\n" in text
+
+
+def test_tables_without_a_deduplication_window_are_reported(store: ChdbAttemptStore) -> None:
+    store.execute("CREATE TABLE rollup (route String, n UInt64) ENGINE = SummingMergeTree ORDER BY route")
+    app = create_app(make_config("http://127.0.0.1:9"), store)
+    with ServerThread(app) as server:
+        text = httpx.get(server.url + "/metrics", timeout=5).text
+    assert "routeledger_collector_tables_without_dedup_window 1\n" in text
