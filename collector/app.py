@@ -31,9 +31,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from collector.otlp import BodyTooLarge, OtlpDecodeError, decode_request, decompress, encode_response
-from collector.rows import extract_attempts
+from collector.rows import extract_records
 from collector.spool import SpanSpool, SpoolFull
-from collector.writer import BatchWriter, row_record
+from collector.writer import BatchWriter
 from routeledger.config import RouteledgerConfig
 from routeledger.errors import QueryError, RouteledgerError
 from routeledger.store import AttemptStore
@@ -117,17 +117,16 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
         except OtlpDecodeError as exc:
             stats.bad_requests += 1
             return _error(400, str(exc))
-        extracted = extract_attempts(decoded)
-        if extracted.rows:
-            records = [row_record(row) for row in extracted.rows]
+        extracted = extract_records(decoded)
+        if extracted.records:
             try:
-                await run_in_threadpool(spool.append, records)
+                await run_in_threadpool(spool.append, extracted.records)
             except SpoolFull as exc:
                 stats.spool_full += 1
                 log.warning("answering 503: %s", exc)
                 return _error(503, "the collector's spool is full; retry later", retry_after)
             writer.notify()
-        stats.attempt_spans += len(extracted.rows)
+        stats.attempt_spans += len(extracted.records)
         stats.skipped_spans += extracted.skipped
         stats.rejected_spans += extracted.rejected
         payload, media = encode_response(content_type, extracted.rejected, extracted.first_rejection)
