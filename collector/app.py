@@ -108,8 +108,12 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
         if declared and declared.isdigit() and int(declared) > limit:
             stats.bad_requests += 1
             return _error(413, f"the request body exceeds {limit} bytes")
+        raw = await _read_limited(request, limit)
+        if raw is None:  # a chunked body without Content-Length is cut off at the limit, not buffered
+            stats.bad_requests += 1
+            return _error(413, f"the request body exceeds {limit} bytes")
         try:
-            body = decompress(await request.body(), request.headers.get("content-encoding"), limit)
+            body = decompress(raw, request.headers.get("content-encoding"), limit)
             decoded = decode_request(body, content_type)
         except BodyTooLarge as exc:
             stats.bad_requests += 1
@@ -156,6 +160,17 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
         return Response(_prometheus(stats, writer, spool), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes `limit` bytes (memory stays bounded per request)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def check_dedup_windows(store: AttemptStore) -> int:
