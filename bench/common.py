@@ -31,12 +31,17 @@ def process(args: list[str], env: dict[str, str] | None = None, timeout_s: float
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=ROOT)
     try:
         deadline = time.monotonic() + timeout_s
-        while not ready.exists():
+        while True:
+            try:  # the file may be seen before its writer has finished it (not every stage renames)
+                url = json.loads(ready.read_text())["url"]
+                break
+            except (OSError, ValueError, KeyError):
+                pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.flush()
                 raise RuntimeError(f"{argv} failed to start:\n{(workdir / 'log.txt').read_text()[-2000:]}")
             time.sleep(0.02)
-        yield json.loads(ready.read_text())["url"]
+        yield url
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -31,12 +31,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from collector.otlp import BodyTooLarge, OtlpDecodeError, decode_request, decompress, encode_response
-from collector.rows import extract_attempts
+from collector.rows import extract_records
 from collector.spool import SpanSpool, SpoolFull
-from collector.writer import BatchWriter, row_record
+from collector.writer import BatchWriter
 from routeledger.config import RouteledgerConfig
 from routeledger.errors import QueryError, RouteledgerError
 from routeledger.store import AttemptStore
+from routeledger.store.schema import UNGUARDED_TABLES, unguarded_tables
 from routeledger.store.service import ARROW_STREAM
 
 log = logging.getLogger("routeledger.collector")
@@ -51,6 +52,7 @@ class IngestStats:
     rejected_spans: int = 0
     unauthorized: int = 0
     spool_full: int = 0
+    unguarded_tables: int = 0
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -78,6 +80,7 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.migrate()
+        stats.unguarded_tables = check_dedup_windows(store)
         writer.start()
         try:
             yield
@@ -105,8 +108,12 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
         if declared and declared.isdigit() and int(declared) > limit:
             stats.bad_requests += 1
             return _error(413, f"the request body exceeds {limit} bytes")
+        raw = await _read_limited(request, limit)
+        if raw is None:  # a chunked body without Content-Length is cut off at the limit, not buffered
+            stats.bad_requests += 1
+            return _error(413, f"the request body exceeds {limit} bytes")
         try:
-            body = decompress(await request.body(), request.headers.get("content-encoding"), limit)
+            body = decompress(raw, request.headers.get("content-encoding"), limit)
             decoded = decode_request(body, content_type)
         except BodyTooLarge as exc:
             stats.bad_requests += 1
@@ -114,17 +121,16 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
         except OtlpDecodeError as exc:
             stats.bad_requests += 1
             return _error(400, str(exc))
-        extracted = extract_attempts(decoded)
-        if extracted.rows:
-            records = [row_record(row) for row in extracted.rows]
+        extracted = extract_records(decoded)
+        if extracted.records:
             try:
-                await run_in_threadpool(spool.append, records)
+                await run_in_threadpool(spool.append, extracted.records)
             except SpoolFull as exc:
                 stats.spool_full += 1
                 log.warning("answering 503: %s", exc)
                 return _error(503, "the collector's spool is full; retry later", retry_after)
             writer.notify()
-        stats.attempt_spans += len(extracted.rows)
+        stats.attempt_spans += len(extracted.records)
         stats.skipped_spans += extracted.skipped
         stats.rejected_spans += extracted.rejected
         payload, media = encode_response(content_type, extracted.rejected, extracted.first_rejection)
@@ -154,6 +160,31 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
         return Response(_prometheus(stats, writer, spool), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes `limit` bytes (memory stays bounded per request)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_dedup_windows(store: AttemptStore) -> int:
+    """Log every MergeTree table (an analytics roll-up, a view target) that would count a retried
+    batch twice; the count is exported as a gauge. Not fatal: the table may belong to another stage."""
+    try:
+        names = [str(n) for n in store.query(UNGUARDED_TABLES).column("name").to_pylist()]
+    except RouteledgerError as exc:
+        log.warning("could not check deduplication windows: %s", exc)
+        return 0
+    unguarded = unguarded_tables(names)
+    for name in unguarded:
+        log.error("table %s has no non_replicated_deduplication_window: a retried insert would count twice", name)
+    return len(unguarded)
 
 
 def spool_path(config: RouteledgerConfig) -> Path:
@@ -190,6 +221,7 @@ def _prometheus(stats: IngestStats, writer: BatchWriter, spool: SpanSpool) -> by
         ("routeledger_collector_spool_quarantined_files_total", "counter", spool.stats.quarantined_files),
         ("routeledger_collector_drained_rows_total", "counter", spool.stats.drained_rows),
         ("routeledger_collector_store_up", "gauge", int(writer.stats.store_up)),
+        ("routeledger_collector_tables_without_dedup_window", "gauge", stats.unguarded_tables),
     ]
     out = []
     for name, kind, value in lines:

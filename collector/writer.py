@@ -36,7 +36,7 @@ def row_record(row: AttemptRow) -> tuple[bytes, bytes]:
     values = [getattr(row, name) for name in ATTEMPT_COLUMNS]
     micros = row.start_ns // 1000
     values[0] = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-    values[_COST] = str(values[_COST])
+    values[_COST] = format(values[_COST], "f")
     return bytes.fromhex(row.trace_id + row.span_id), orjson.dumps(values)
 
 

@@ -32,6 +32,7 @@ SHOWN: tuple[tuple[str, str], ...] = (
     ("store_errors_total", "store insert errors (retried)"),
     ("spool_replayed_batches_total", "batches replayed after a restart"),
     ("spool_quarantined_files_total", "damaged spool files set aside"),
+    ("tables_without_dedup_window", "tables without a deduplication window"),
 )
 
 

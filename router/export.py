@@ -57,6 +57,10 @@ class ExportStats:
     dead_lettered: int = 0
     dropped_queue_full: int = 0
     dropped_spool_full: int = 0
+    #: Attempt spans among the dropped and dead-lettered ones: exactly the ledger rows that will be
+    #: missing (request spans carry no cost).
+    dropped_attempts: int = 0
+    dead_lettered_attempts: int = 0
     collector_up: bool = True
     last_error: str = field(default="")
 
@@ -76,6 +80,8 @@ class ExportStats:
             "dropped_queue_full": self.dropped_queue_full,
             "dropped_spool_full": self.dropped_spool_full,
             "dropped": self.dropped,
+            "dropped_attempts": self.dropped_attempts,
+            "dead_lettered_attempts": self.dead_lettered_attempts,
             "collector_up": int(self.collector_up),
         }
 
@@ -103,7 +109,7 @@ class LeanExporter:
         self.delay_s = delay_s
         self.clock = clock
         self.stats = ExportStats()
-        self._queue: collections.deque[bytes] = collections.deque()
+        self._queue: collections.deque[tuple[bytes, bool]] = collections.deque()
         self._cond = threading.Condition()
         self._stopping = False
         self._flushing = 0
@@ -120,16 +126,17 @@ class LeanExporter:
 
     # --- the request path ----------------------------------------------------------------------
 
-    def record(self, span: bytes) -> None:
+    def record(self, span: bytes, attempt: bool = True) -> None:
         """Queue one encoded span (never blocks; a full queue drops it and counts the drop)."""
         queue = self._queue
         self.stats.recorded += 1
         if len(queue) >= self.max_queue:
             self.stats.dropped_queue_full += 1
+            self.stats.dropped_attempts += attempt
             if self.stats.dropped_queue_full & (self.stats.dropped_queue_full - 1) == 0:  # 1, 2, 4, 8...
                 log.error("dropping spans: export queue full (%d dropped so far)", self.stats.dropped_queue_full)
             return
-        queue.append(span)
+        queue.append((span, attempt))
         if len(queue) == self.batch_size:
             with self._cond:
                 self._cond.notify()
@@ -172,7 +179,7 @@ class LeanExporter:
 
     # --- the export thread ---------------------------------------------------------------------
 
-    def _take(self) -> list[bytes]:
+    def _take(self) -> list[tuple[bytes, bool]]:
         queue = self._queue
         n = min(len(queue), self.batch_size)
         return [queue.popleft() for _ in range(n)]
@@ -197,16 +204,17 @@ class LeanExporter:
                     self._in_flight = 0
                     self._cond.notify_all()
 
-    def _export(self, batch: list[bytes]) -> None:
-        body = encode_request(self.prefix, batch)
+    def _export(self, batch: list[tuple[bytes, bool]]) -> None:
+        body = encode_request(self.prefix, [span for span, _ in batch])
+        attempts = sum(flag for _, flag in batch)
         if not self.stats.collector_up and self.clock() < self._next_probe:
-            self._keep_body(body, len(batch), "collector down")
+            self._keep_body(body, len(batch), attempts, "collector down")
             return
-        result = self._post(body, len(batch))
+        result = self._post(body, len(batch), attempts)
         if result is Sent.OK:
             self.stats.exported += len(batch)
         elif result is Sent.RETRY:
-            self._keep_body(body, len(batch), self.stats.last_error)
+            self._keep_body(body, len(batch), attempts, self.stats.last_error)
 
     def _resend_spooled(self) -> None:
         spool = self.spool
@@ -215,7 +223,7 @@ class LeanExporter:
             if found is None:
                 return
             segment, body = found
-            result = self._post(body, segment.spans, segment=segment)
+            result = self._post(body, segment.spans, segment.attempts, segment=segment)
             if result is Sent.RETRY:
                 return
             if result is Sent.OK:
@@ -223,11 +231,11 @@ class LeanExporter:
                 self.stats.resent += segment.spans
         if spool is not None and len(spool) and not self.stats.collector_up and self.clock() >= self._next_probe:
             found = spool.oldest()  # probe with a spooled body: success means the collector is back
-            if found is not None and self._post(found[1], found[0].spans, segment=found[0]) is Sent.OK:
+            if found is not None and self._post(found[1], found[0].spans, found[0].attempts, found[0]) is Sent.OK:
                 spool.remove(found[0])
                 self.stats.resent += found[0].spans
 
-    def _post(self, body: bytes, spans: int, segment: Segment | None = None) -> Sent:
+    def _post(self, body: bytes, spans: int, attempts: int, segment: Segment | None = None) -> Sent:
         """OK: accepted (some spans may be rejected, counted); RETRY: keep it and try later;
         REFUSED: dead-lettered (a refused segment is moved aside here)."""
         retry_after: float | None = None
@@ -248,12 +256,13 @@ class LeanExporter:
         # 400/401/413...: sending the same bytes again cannot succeed. Dead-letter, counted.
         self.stats.export_failures += 1
         self.stats.dead_lettered += spans
+        self.stats.dead_lettered_attempts += attempts
         log.error("collector refused %d spans with HTTP %d; dead-lettered", spans, response.status_code)
         if self.spool is not None:
             if segment is not None:
                 self.spool.quarantine(segment)
             else:
-                self.spool.bury(body, spans)
+                self.spool.bury(body, spans, attempts)
         return Sent.REFUSED
 
     def _count_partial_success(self, content: bytes) -> None:
@@ -286,13 +295,15 @@ class LeanExporter:
         self._backoff = min(self._backoff * 2, BACKOFF_CAP_S)
         self._next_probe = self.clock() + wait
 
-    def _keep(self, batch: list[bytes], reason: str) -> None:
+    def _keep(self, batch: list[tuple[bytes, bool]], reason: str) -> None:
         if batch:
-            self._keep_body(encode_request(self.prefix, batch), len(batch), reason)
+            body = encode_request(self.prefix, [span for span, _ in batch])
+            self._keep_body(body, len(batch), sum(flag for _, flag in batch), reason)
 
-    def _keep_body(self, body: bytes, spans: int, reason: str) -> None:
-        if self.spool is not None and self.spool.put(body, spans):
+    def _keep_body(self, body: bytes, spans: int, attempts: int, reason: str) -> None:
+        if self.spool is not None and self.spool.put(body, spans, attempts):
             self.stats.spooled += spans
             return
         self.stats.dropped_spool_full += spans
+        self.stats.dropped_attempts += attempts
         log.error("dropping %d spans (%s): the export spool is full or disabled", spans, reason)

@@ -1,6 +1,6 @@
 """The router's export spool: OTLP requests the collector could not take, kept on disk until it can.
 
-One file per request body (`<seq>-<spans>.pb`, written to a temporary name, fsync'd, renamed), so a
+One file per request body (`<seq>-<spans>-<attempt spans>.pb`, written to a temporary name, fsync'd, renamed), so a
 segment is either complete or absent, and a re-send is the same bytes (the collector drops the spans
 it already has by trace id + span id). The total size is bounded by `budget_bytes`; past it the
 caller drops the batch and counts every span it held — an explicit, exact number, never a silent loss.
@@ -30,6 +30,7 @@ MAX_SIBLINGS = 64
 class Segment:
     path: Path
     spans: int
+    attempts: int
     size: int
 
 
@@ -41,10 +42,10 @@ class ExportSpool:
         self._mutex = threading.Lock()
         self._segments: list[Segment] = []
         for path in sorted(self.directory.glob("*.pb")):
-            spans = _spans_of(path)
-            if spans is None:
+            counts = _counts_of(path)
+            if counts is None:
                 continue
-            self._segments.append(Segment(path, spans, path.stat().st_size))
+            self._segments.append(Segment(path, counts[0], counts[1], path.stat().st_size))
         for stale in self.directory.glob("*.tmp"):
             stale.unlink()  # never renamed: its batch was never counted as spooled
         self._next = 1 + max((_seq_of(s.path) for s in self._segments), default=0)
@@ -60,14 +61,14 @@ class ExportSpool:
     def __len__(self) -> int:
         return len(self._segments)
 
-    def put(self, body: bytes, spans: int) -> bool:
+    def put(self, body: bytes, spans: int, attempts: int = 0) -> bool:
         """Durably keep one request body; False (nothing written) when it would pass the budget."""
         with self._mutex:
             if self.size + len(body) > self.budget_bytes:
                 return False
             seq = self._next
             self._next += 1
-        path = self.directory / f"{seq:012d}-{spans}.pb"
+        path = self.directory / f"{seq:012d}-{spans}-{attempts}.pb"
         tmp = path.with_suffix(".tmp")
         with tmp.open("wb") as f:
             f.write(body)
@@ -76,7 +77,7 @@ class ExportSpool:
         tmp.rename(path)
         _fsync_dir(self.directory)
         with self._mutex:
-            self._segments.append(Segment(path, spans, len(body)))
+            self._segments.append(Segment(path, spans, attempts, len(body)))
         return True
 
     def oldest(self) -> tuple[Segment, bytes] | None:
@@ -98,13 +99,13 @@ class ExportSpool:
         with self._mutex:
             self._segments = [s for s in self._segments if s.path != segment.path]
 
-    def bury(self, body: bytes, spans: int) -> None:
+    def bury(self, body: bytes, spans: int, attempts: int = 0) -> None:
         """Write a refused body straight to the dead-letter directory (outside the budget)."""
         self.dead_letter.mkdir(exist_ok=True)
         with self._mutex:
             seq = self._next
             self._next += 1
-        (self.dead_letter / f"{seq:012d}-{spans}.pb").write_bytes(body)
+        (self.dead_letter / f"{seq:012d}-{spans}-{attempts}.pb").write_bytes(body)
 
     def close(self) -> None:
         self._lock_file.close()
@@ -128,10 +129,12 @@ def _seq_of(path: Path) -> int:
     return int(path.stem.split("-")[0])
 
 
-def _spans_of(path: Path) -> int | None:
+def _counts_of(path: Path) -> tuple[int, int] | None:
+    """(spans, attempt spans) from a segment's name `<seq>-<spans>-<attempts>.pb`."""
     try:
-        return int(path.stem.split("-")[1])
-    except (IndexError, ValueError):
+        _, spans, attempts = path.stem.split("-")
+        return int(spans), int(attempts)
+    except ValueError:
         log.error("ignoring %s: not a spool segment name", path)
         return None
 

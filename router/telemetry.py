@@ -236,7 +236,8 @@ class SpanRecorder:
                 attributes,
                 span.events,
                 bool(error_type),
-            )
+            ),
+            attempt=False,
         )
 
     def record_attempt(self, ctx: RequestContext, parent: Any, outcome: AttemptOutcome) -> None:

@@ -77,3 +77,23 @@ def retention_statements(ttl_days: int) -> list[str]:
     return [
         f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + toIntervalDay({days})" for table, column in RETENTION
     ]
+
+
+#: Tables that hold no ledger data and need no deduplication window.
+DEDUP_EXEMPT = frozenset({"schema_version"})
+
+UNGUARDED_TABLES = """
+SELECT name
+FROM system.tables
+WHERE database = currentDatabase()
+  AND engine LIKE '%MergeTree'
+  AND engine NOT LIKE 'Replicated%'
+  AND create_table_query NOT LIKE '%non_replicated_deduplication_window%'
+ORDER BY name
+"""
+
+
+def unguarded_tables(names: list[str]) -> list[str]:
+    """Of the tables returned by `UNGUARDED_TABLES`, those that matter: a non-replicated MergeTree
+    without a deduplication window counts a retried batch twice (F31)."""
+    return [name for name in names if name not in DEDUP_EXEMPT]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 
 from collector.app import create_app
@@ -44,3 +46,25 @@ def test_a_full_spool_answers_503_with_retry_after_and_keeps_nothing_of_that_req
         text = httpx.get(server.url + "/metrics", timeout=5).text
         assert "routeledger_collector_spool_full_total 1\n" in text
         assert "routeledger_collector_spool_depth_rows 1\n" in text
+
+
+def test_tables_without_a_deduplication_window_are_reported(store: ChdbAttemptStore) -> None:
+    store.execute("CREATE TABLE rollup (route String, n UInt64) ENGINE = SummingMergeTree ORDER BY route")
+    app = create_app(make_config("http://127.0.0.1:9"), store)
+    with ServerThread(app) as server:
+        text = httpx.get(server.url + "/metrics", timeout=5).text
+    assert "routeledger_collector_tables_without_dedup_window 1\n" in text
+
+
+def test_a_chunked_body_past_the_limit_is_cut_off_with_413(store: ChdbAttemptStore) -> None:
+    app = create_app(make_config("http://127.0.0.1:9", collector={"max_body_bytes": 100_000}), store)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(50):
+            yield b"\0" * 10_000  # 500 kB without a Content-Length
+
+    with ServerThread(app) as server:
+        answer = httpx.post(
+            server.url + "/v1/traces", content=chunks(), headers={"content-type": "application/x-protobuf"}, timeout=10
+        )
+    assert answer.status_code == 413

@@ -34,7 +34,8 @@ from tests.conftest import MODELS, ROUTES
 
 REQUESTS = int(os.environ.get("ROUTELEDGER_DRILL_REQUESTS", "1200"))
 RATE = float(os.environ.get("ROUTELEDGER_DRILL_RATE", "150"))
-PROMPT = [{"role": "user", "content": "Where is my order 54128?"}]
+CANARY = "canary-prompt-5e1f9c"
+PROMPT = [{"role": "user", "content": f"Where is my order 54128? {CANARY}"}]
 
 
 def wait_for(condition: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.05) -> Any:
@@ -157,16 +158,18 @@ class Ledger:
             assert mismatched == {}
         return result
 
-    def load(self, requests: int, rate: float, during: Callable[[float], None] | None = None) -> None:
-        """Offer `requests` at `rate`/s; `during(elapsed_s)` is called from a side thread meanwhile."""
+    def load(self, requests: int, rate: float, during: Callable[[float], bool] | None = None) -> None:
+        """Offer `requests` at `rate`/s; `during(elapsed_s)` is called from a side thread meanwhile,
+        and after the load until it returns False (its scripted faults are all done)."""
         stop = threading.Event()
         side = None
         if during is not None:
             started = time.monotonic()
 
             def run_side() -> None:
-                while not stop.is_set():
-                    during(time.monotonic() - started)
+                pending = True
+                while pending or not stop.is_set():
+                    pending = during(time.monotonic() - started)
                     stop.wait(0.05)
 
             side = threading.Thread(target=run_side, daemon=True)
@@ -286,12 +289,13 @@ def test_collector_sigkill_under_load(make_ledger: Callable[..., Ledger]) -> Non
     kills_at = [duration * f for f in (0.2, 0.45, 0.7)]
     kills: list[float] = []
 
-    def killer(elapsed: float) -> None:
+    def killer(elapsed: float) -> bool:
         if kills_at and elapsed >= kills_at[0]:
             kills_at.pop(0)
             ledger.collector.kill()
             kills.append(elapsed)
             ledger.collector.start()  # same port, same spool, same store
+        return bool(kills_at)
 
     ledger.load(REQUESTS, RATE, killer)
     assert len(kills) == 3
@@ -300,6 +304,13 @@ def test_collector_sigkill_under_load(make_ledger: Callable[..., Ledger]) -> Non
     result = ledger.audit("collector_sigkill", 0)
     assert router["routeledger_router_spans_dropped_total"] == 0
     assert result["stored"] == result["attempts"] > REQUESTS
+    # G38: prompts are never captured: not in the spools, the logs or any stored column.
+    leaks = [p for p in ledger.workdir.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
+    assert leaks == []
+    columns = ledger.query("SELECT name FROM system.columns WHERE database = 'drill' AND table = 'llm_attempts'")
+    text = ", ".join(f"toString({c['name']})" for c in columns)
+    hits = ledger.query(f"SELECT count() AS n FROM llm_attempts WHERE position(concat({text}), '{CANARY}') > 0")  # noqa: S608 - test-owned text
+    assert hits == [{"n": 0}]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the drills use Linux signals and chattr")
@@ -311,7 +322,7 @@ def test_store_outage_spools_then_drains(make_ledger: Callable[..., Ledger]) -> 
     window = (duration * 0.2, duration * 0.7)
     depth_seen: list[float] = []
 
-    def outage(elapsed: float) -> None:
+    def outage(elapsed: float) -> bool:
         if window[0] <= elapsed < window[1] and not depth_seen:
             set_writable(tables, False)
             depth_seen.append(0.0)
@@ -322,6 +333,7 @@ def test_store_outage_spools_then_drains(make_ledger: Callable[..., Ledger]) -> 
         if elapsed >= window[1] and len(depth_seen) >= 1 and depth_seen[-1] != -1:
             set_writable(tables, True)
             depth_seen.append(-1)
+        return not depth_seen or depth_seen[-1] != -1
 
     ledger.load(REQUESTS, RATE, outage)
     if depth_seen[-1] != -1:
@@ -353,8 +365,7 @@ def test_disk_budget_full_answers_503_then_recovers(make_ledger: Callable[..., L
     tables = table_dir(ledger)
     make_ledger.frozen.append(tables)  # type: ignore[attr-defined]
     set_writable(tables, False)
-    requests = max(600, REQUESTS // 2)
-    ledger.load(requests, RATE)
+    ledger.load(max(600, REQUESTS // 2), RATE)
     wait_for(
         lambda: ledger.metrics(ledger.collector)["routeledger_collector_spool_full_total"] > 0,
         30,
@@ -370,27 +381,18 @@ def test_disk_budget_full_answers_503_then_recovers(make_ledger: Callable[..., L
         "the router to spool or drop",
     )
     set_writable(tables, True)
+    wait_for(lambda: _settled(ledger), 180, "the spools to drain", every_s=0.25)
     router = ledger.metrics(ledger.router)
-    dropped = int(router["routeledger_router_spans_dropped_total"])
-    # Request spans are dropped too; only attempt spans reach llm_attempts. The router cannot tell
-    # them apart in a full spool, so the audit counts missing attempts and checks them against the
-    # drop counter: never more missing than dropped, and none missing when nothing was dropped.
-    expected = sum(ledger.truth.values())
-    wait_for(
-        lambda: (s := ledger.stored_total()) >= expected or (dropped and s >= 0 and _settled(ledger)),
-        180,
-        "the spools to drain",
-        every_s=0.25,
-    )
-    stored = ledger.stored()
-    lost = sum(max(0, n - stored.get(rid, (0, 0))[1]) for rid, n in ledger.truth.items())
-    ledger.audit(f"disk_budget_{'router_full' if dropped else 'router_holds'}", lost)
-    assert lost <= dropped
+    dropped = int(router["routeledger_router_spans_dropped_attempts_total"])
+    name = f"disk_budget_{'router_spool_full' if dropped else 'router_spool_holds'}"
+    # E22: when the router's spool is full too, every attempt it drops is counted: lost == dropped.
+    ledger.audit(name, expect_lost=dropped)
     if router_budget > 10**6:
-        assert dropped == 0 and lost == 0
+        assert dropped == 0
     else:
         assert dropped > 0
-    print(f"RESULT name=disk_budget_drop_counter dropped_spans={dropped} lost_attempts={lost}")
+    spans = int(router["routeledger_router_spans_dropped_total"])
+    print(f"RESULT name={name}_counter dropped_attempts={dropped} dropped_spans={spans}")
 
 
 def _settled(ledger: Ledger) -> bool:

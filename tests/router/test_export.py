@@ -194,6 +194,7 @@ def test_a_full_spool_drops_and_counts_every_span(sink: tuple[str, Sink], tmp_pa
     stats = export.stats
     assert stats.dropped_spool_full > 0
     assert stats.spooled + stats.dropped_spool_full == 1000
+    assert stats.dropped_attempts == stats.dropped_spool_full  # every test span is an attempt span
     state.status = 200
     again = exporter(url, tmp_path / "spool", budget=20_000)
     assert again.force_flush(20)

@@ -1,0 +1,425 @@
+"""Ledger ingest: what one attempt span costs the router, and how many per second one collector
+turns from OTLP bytes into stored `llm_attempts` rows (chDB), with its memory over time.
+
+    python bench/ingest.py [--minutes 5] [--spans 20000]
+
+Sections (each a table):
+1. Router cost per attempt span, CPU µs (process time of the bench process, export thread included):
+   the OTel SDK path (span creation + BatchSpanProcessor, OTLP protobuf encoding) against the lean
+   path (`SpanRecorder` on a `LeanTracerProvider`: hand-encoded OTLP, batched HTTP export to a sink).
+2. Collector ingest at 1k and 10k spans per OTLP request (= per store batch): a real collector
+   process, durable spool and chDB; from the first request sent to the last row drained.
+3. End to end for `--minutes`: the lean exporter records attempt spans as fast as the collector
+   takes them (back-pressure on its queue), the collector spools and stores them; collector RSS
+   after warm-up and at the end.
+Last line: `RESULT spans_per_s=<end-to-end> rss_growth_mb=<y> router_us_per_span=<lean>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from common import BENCH, process, routeledger, table
+
+sys.path.insert(0, str(BENCH.parent))
+
+from routeledger.attempt import Decision, Outcome
+from routeledger.config import TelemetryConfig, parse_config
+from routeledger.pricing import Usage
+from router.context import RequestContext
+from router.otlpwire import SPAN_KIND_CLIENT, encode_request, encode_span, request_prefix
+from router.outcome import AttemptOutcome
+from router.telemetry import SpanRecorder, attempt_attributes, build_lean_provider
+
+CONFIG = """
+providers:
+  alpha: {kind: openai, base_url: "http://127.0.0.1:9/alpha/v1", allow_private_network: true}
+models:
+  alpha-4o: {provider: alpha, upstream: gpt-4o, price: {genai_prices: gpt-4o, provider: openai}, context_window: 128000}
+routes:
+  support: {task: support_chat, traffic_class: critical, chain: [alpha-4o]}
+store: {path: "${ROUTELEDGER_STORE_PATH}", database: bench}
+collector: {batch_max_rows: "${BENCH_BATCH:-10000}", batch_max_delay_ms: 100, spool_path: "${BENCH_SPOOL}"}
+"""
+
+
+def sample(n: int = 0) -> tuple[RequestContext, AttemptOutcome]:
+    """A realistic attempt: a successful fallback with usage, cost, finish reason and TTFT."""
+    config = parse_config(
+        {
+            "providers": {"alpha": {"kind": "openai", "base_url": "https://api.openai.com/v1"}},
+            "models": {
+                "alpha-4o": {
+                    "provider": "alpha",
+                    "upstream": "gpt-4o",
+                    "price": {"input_per_mtok": 2.5, "output_per_mtok": 10},
+                    "context_window": 128000,
+                }
+            },
+            "routes": {"support": {"task": "support_chat", "chain": ["alpha-4o"]}},
+        },
+        "bench",
+    )
+    ctx = RequestContext(
+        request_id=f"req-{n:016x}",
+        route_name="support",
+        route=config.routes["support"],
+        tenant="acme",
+        feature="chat",
+        traffic_class="critical",
+        stream=False,
+        start_ns=time.time_ns(),
+        deadline=time.monotonic() + 30,
+    )
+    outcome = AttemptOutcome(
+        index=2,
+        decision=Decision.FALLBACK,
+        model="alpha-4o",
+        provider="alpha",
+        provider_system="openai",
+        request_model="gpt-4o",
+        server_address="api.openai.com",
+        start_ns=time.time_ns(),
+        end_ns=time.time_ns() + 25_000_000,
+        outcome=Outcome.SUCCESS,
+        failure=None,
+        http_status=200,
+        error_type="",
+        completion=None,
+        upstream_error=None,
+        usage=Usage(13, 32),
+        cost=Decimal("0.000352500"),
+        price_source="genai-prices",
+        billable=True,
+        reason="rate_limited",
+        ttft_ms=12.5,
+        response_model_name="gpt-4o-2024-08-06",
+        finish="stop",
+    )
+    return ctx, outcome
+
+
+def router_costs(n: int, sink: str) -> dict[str, float]:
+    """CPU µs per attempt span on both paths."""
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.trace import SpanKind
+
+    ctx, outcome = sample()
+    attributes = dict(attempt_attributes(ctx, outcome))
+
+    class Keep(SpanExporter):
+        def __init__(self) -> None:
+            self.spans: list[Any] = []
+
+        def export(self, spans: Any) -> SpanExportResult:
+            self.spans.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    keep = Keep()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(keep, max_queue_size=n + 1, max_export_batch_size=2048))
+    tracer = provider.get_tracer("bench")
+    parent = tracer.start_span("request")
+    parent_ctx = trace.set_span_in_context(parent)
+    t0 = time.process_time()
+    for _ in range(n):
+        span = tracer.start_span("chat gpt-4o", context=parent_ctx, kind=SpanKind.CLIENT, attributes=attributes)
+        span.end()
+    provider.force_flush()
+    sdk_record = (time.process_time() - t0) / n * 1e6
+    t0 = time.process_time()
+    for i in range(0, len(keep.spans), 2048):
+        encode_spans(keep.spans[i : i + 2048]).SerializeToString()
+    sdk_encode = (time.process_time() - t0) / n * 1e6
+    provider.shutdown()
+
+    spool = Path(tempfile.mkdtemp(prefix="rl-bench-spool-"))
+    lean = build_lean_provider(
+        TelemetryConfig(otlp_endpoint=sink + "/v1/traces", spool_dir=str(spool), max_queue_size=n + 10)
+    )
+    recorder = SpanRecorder(lean)
+    request_span = recorder.start_request(ctx)
+    recorder.record_attempt(ctx, request_span, outcome)  # warm the attribute cache
+    t0 = time.process_time()
+    for _ in range(n):
+        recorder.record_attempt(ctx, request_span, outcome)
+    record_only = (time.process_time() - t0) / n * 1e6
+    assert lean.force_flush(60_000)
+    lean_total = (time.process_time() - t0) / n * 1e6
+    dropped = lean.exporter.stats.dropped
+    lean.shutdown()
+    assert dropped == 0
+    return {
+        "sdk_record": sdk_record,
+        "sdk_encode": sdk_encode,
+        "lean_record": record_only,
+        "lean_total": lean_total,
+    }
+
+
+class BodyTemplate:
+    """One OTLP request of `n` attempt spans whose ids (and request ids) are patched per copy, so
+    every request carries new span keys without re-encoding (the sender must not be the bottleneck)."""
+
+    def __init__(self, n: int) -> None:
+        ctx, outcome = sample()
+        attributes = dict(attempt_attributes(ctx, outcome))
+        marker_trace, marker_span = b"\xee" * 12, b"\xdd" * 4
+        spans = []
+        for i in range(n):
+            attributes["routeledger.request_id"] = f"req-{i:08d}-XXXXXXXX"
+            spans.append(
+                encode_span(
+                    marker_trace + i.to_bytes(4, "big"),
+                    marker_span + i.to_bytes(4, "big"),
+                    b"\x01" * 8,
+                    "chat gpt-4o",
+                    SPAN_KIND_CLIENT,
+                    time.time_ns(),
+                    time.time_ns() + 25_000_000,
+                    attributes,
+                )
+            )
+        self.body = bytearray(encode_request(request_prefix({"service.name": "bench"}, "bench"), spans))
+        self.trace_at = _all(self.body, marker_trace)
+        self.request_at = _all(self.body, b"XXXXXXXX")
+        self.n = n
+
+    def copy(self, k: int) -> bytes:
+        tag = k.to_bytes(4, "big")  # 2^32 copies of unique ids
+        text = f"{k:08x}".encode()
+        for at in self.trace_at:
+            self.body[at + 8 : at + 12] = tag
+        for at in self.request_at:
+            self.body[at : at + 8] = text
+        return bytes(self.body)
+
+
+def _all(data: bytearray, needle: bytes) -> list[int]:
+    out, at = [], data.find(needle)
+    while at >= 0:
+        out.append(at)
+        at = data.find(needle, at + len(needle))
+    return out
+
+
+def metric(url: str, name: str) -> float:
+    for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise KeyError(name)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def collector_pid(workdir: Path) -> int:
+    import json
+
+    return int(json.loads((workdir / "service.json").read_text())["pid"])
+
+
+def collector_env(batch: int) -> tuple[dict[str, str], Path]:
+    workdir = Path(tempfile.mkdtemp(prefix="rl-bench-collector-"))
+    config = workdir / "bench.yaml"
+    config.write_text(CONFIG)
+    env = {
+        "ROUTELEDGER_STORE_PATH": str(workdir / "data"),
+        "BENCH_SPOOL": str(workdir / "spool.db"),
+        "BENCH_BATCH": str(batch),
+        "ROUTELEDGER_CLICKHOUSE_URL": "",
+        "ROUTELEDGER_CONFIG": str(config),
+    }
+    return env, workdir
+
+
+def ingest(batch: int, total: int, senders: int = 2) -> dict[str, float]:
+    """OTLP bytes → stored rows through one collector process, `batch` spans per request."""
+    env, _ = collector_env(batch)
+    template = BodyTemplate(batch)
+    bodies = [template.copy(k) for k in range(max(1, total // batch))]
+    with process(routeledger("collector"), env=env) as url:
+        t0 = time.perf_counter()
+        errors = _send_all(url, bodies, senders)
+        accepted = time.perf_counter() - t0
+        expected = len(bodies) * batch
+        while metric(url, "routeledger_collector_drained_rows_total") < expected:
+            time.sleep(0.05)  # polling the collector's drain, not synchronisation of our own
+        elapsed = time.perf_counter() - t0
+        stored = metric(url, "routeledger_collector_drained_rows_total")
+    return {"spans": expected, "accepted_s": accepted, "stored_s": elapsed, "stored": stored, "errors": errors}
+
+
+def _send_all(url: str, bodies: list[bytes], senders: int) -> int:
+    errors = [0]
+    lock = threading.Lock()
+    queue = list(enumerate(bodies))
+
+    def send() -> None:
+        with httpx.Client(base_url=url, timeout=120, headers={"content-type": "application/x-protobuf"}) as client:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    _, body = queue.pop()
+                while True:
+                    response = client.post("/v1/traces", content=body)
+                    if response.status_code == 200:
+                        break
+                    with lock:
+                        errors[0] += 1
+                    time.sleep(float(response.headers.get("retry-after", "1")))
+
+    threads = [threading.Thread(target=send) for _ in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors[0]
+
+
+def end_to_end(minutes: float) -> dict[str, float]:
+    """The lean exporter feeding one collector for `minutes`; RSS after warm-up and at the end."""
+    env, workdir = collector_env(10_000)
+    ctx, outcome = sample()
+    with process(routeledger("collector"), env=env) as url:
+        pid = collector_pid(workdir)
+        lean = build_lean_provider(
+            TelemetryConfig(
+                otlp_endpoint=url + "/v1/traces",
+                spool_dir=str(workdir / "router-spool"),
+                max_queue_size=200_000,
+                max_export_batch_size=5000,
+                schedule_delay_ms=20,
+            )
+        )
+        recorder = SpanRecorder(lean)
+        exporter = lean.exporter
+        deadline_warm = time.monotonic() + min(20.0, minutes * 60 / 5)
+        rss_start = 0.0
+        t_start = time.perf_counter()
+        recorded = 0
+        end = time.monotonic() + minutes * 60
+        k = 0
+        while time.monotonic() < end:
+            span = recorder.start_request(ctx)
+            for _ in range(100):
+                k += 1
+                recorder.record_attempt(
+                    RequestContext(**{**_fields(ctx), "request_id": f"e2e-{k:012d}"}), span, outcome
+                )
+            recorded += 100
+            while exporter.queued > 50_000:
+                time.sleep(0.005)  # back-pressure: record no faster than the collector takes
+            if not rss_start and time.monotonic() > deadline_warm:
+                rss_start = rss_mb(pid)
+        assert lean.force_flush(600_000), "the exporter did not drain"
+        while metric(url, "routeledger_collector_drained_rows_total") < recorded:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t_start
+        rss_end = rss_mb(pid)
+        stats = exporter.stats
+        lean.shutdown()
+        stored = metric(url, "routeledger_collector_drained_rows_total")
+    return {
+        "spans": recorded,
+        "seconds": elapsed,
+        "spans_per_s": recorded / elapsed,
+        "rss_start": rss_start or rss_end,
+        "rss_end": rss_end,
+        "stored": stored,
+        "dropped": stats.dropped,
+    }
+
+
+def _fields(ctx: RequestContext) -> dict[str, Any]:
+    return {name: getattr(ctx, name) for name in ctx.__slots__}  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=5.0, help="sustained end-to-end load")
+    parser.add_argument("--spans", type=int, default=20_000, help="spans per router-cost and ingest cell")
+    args = parser.parse_args()
+
+    with process([sys.executable, str(BENCH / "raw_responder.py"), "{READY}"]) as sink:
+        cost = router_costs(args.spans, sink)
+    table(
+        "Router: CPU per attempt span (µs)",
+        ["path", "record", "encode + export", "total"],
+        [
+            [
+                "OTel SDK: BatchSpanProcessor + OTLP encoder",
+                cost["sdk_record"],
+                cost["sdk_encode"],
+                cost["sdk_record"] + cost["sdk_encode"],
+            ],
+            [
+                "lean: otlpwire + LeanExporter (HTTP incl.)",
+                cost["lean_record"],
+                cost["lean_total"] - cost["lean_record"],
+                cost["lean_total"],
+            ],
+        ],
+    )
+    rows = []
+    for batch in (1_000, 10_000):
+        result = ingest(batch, max(args.spans, 2 * batch))
+        rows.append(
+            [
+                batch,
+                int(result["spans"]),
+                result["spans"] / result["accepted_s"],
+                result["spans"] / result["stored_s"],
+                int(result["stored"]),
+                int(result["errors"]),
+            ]
+        )
+    table(
+        "Collector: OTLP bytes → durable spool → chDB rows (one process)",
+        ["spans/request", "spans", "accepted/s (acked)", "stored/s", "rows stored", "503s"],
+        rows,
+    )
+    e2e = end_to_end(args.minutes)
+    growth = e2e["rss_end"] - e2e["rss_start"]
+    table(
+        f"End to end for {args.minutes:g} min: lean exporter → collector → chDB",
+        ["spans", "seconds", "spans/s", "rows stored", "dropped", "RSS after warm-up MB", "RSS end MB", "growth MB"],
+        [
+            [
+                int(e2e["spans"]),
+                e2e["seconds"],
+                e2e["spans_per_s"],
+                int(e2e["stored"]),
+                int(e2e["dropped"]),
+                e2e["rss_start"],
+                e2e["rss_end"],
+                growth,
+            ]
+        ],
+    )
+    print(f"cpus={os.cpu_count()} load_avg={os.getloadavg()[0]:.2f}")
+    print(
+        f"RESULT spans_per_s={e2e['spans_per_s']:.0f} rss_growth_mb={growth:.1f} "
+        f"router_us_per_span={cost['lean_total']:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
