@@ -6,8 +6,9 @@ A bad config file exits 2 with one line naming the file, the field and the fault
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.console import Console
 from analytics.cli import register_commands
 from routeledger.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, RouteledgerConfig, load_config
 from routeledger.errors import ConfigError, RouteledgerError
+
+if TYPE_CHECKING:
+    from routeledger.store import AttemptStore
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="An LLM router with a cost ledger behind it.")
 config_app = typer.Typer(no_args_is_help=True, help="Configuration file tools.")
@@ -79,8 +83,22 @@ def collector(
     from collector.service import run_collector
 
     cfg = _config(config)
+
+    def alert_scheduler(store: AttemptStore) -> Callable[[], None]:
+        """The service evaluates the alert rules every `analytics.alerts.interval_s` on its own store."""
+        from analytics.alerts import start_alert_scheduler
+
+        _, stop = start_alert_scheduler(store, cfg.analytics)  # type: ignore[arg-type]
+        return stop.set
+
     try:
-        run_collector(cfg, host or cfg.collector.host, cfg.collector.port if port is None else port, ready_file)
+        run_collector(
+            cfg,
+            host or cfg.collector.host,
+            cfg.collector.port if port is None else port,
+            ready_file,
+            on_store=alert_scheduler if cfg.analytics.alerts.rules else None,
+        )
     except RouteledgerError as exc:
         raise _fail(str(exc)) from None
 
