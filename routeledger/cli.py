@@ -118,6 +118,35 @@ def demo(
     raise typer.Exit(code)
 
 
+@app.command()
+def dashboard(
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+    host: HostOption = None,
+    port: PortOption = None,
+    ready_file: ReadyOption = None,
+    allow_anonymous: Annotated[
+        bool, typer.Option("--allow-anonymous", help="Serve beyond localhost without a password.")
+    ] = False,
+) -> None:
+    """Run the FinOps dashboard (Streamlit) over the ledger: the running service's store or ClickHouse."""
+    from dashboards.launch import run_dashboard
+
+    cfg = _config(config)
+    dash = cfg.dashboard
+    try:
+        code = run_dashboard(
+            cfg,
+            config,
+            host or dash.host,
+            dash.port if port is None else port,
+            ready_file,
+            allow_anonymous=allow_anonymous,
+        )
+    except RouteledgerError as exc:
+        raise _fail(str(exc), 2) from None
+    raise typer.Exit(code)
+
+
 WindowOption = Annotated[str, typer.Option("--window", "-w", help="How far back: 30m, 24h, 7d, 4w, or 'all'.")]
 FilterOption = Annotated[list[str] | None, typer.Option(help="Only these values (repeatable).")]
 

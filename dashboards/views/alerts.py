@@ -15,6 +15,8 @@ def render(view: View) -> None:
     if not alerts:
         st.success("No open alerts: every route and model is at or below the fallback line.")
     else:
+        for a in alerts:
+            st.warning(f"**{a.state}** · {a.kind} · {a.scope} **{a.name}**: {a.evidence}")
         st.dataframe(
             [
                 {
@@ -30,7 +32,7 @@ def render(view: View) -> None:
                 for a in alerts
             ],
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
     st.caption(
         f"Window: {describe(sel)}. An alert opens when a route's or primary model's fallback share is "

@@ -28,6 +28,7 @@ def render(view: View) -> None:
         r["tenant"]: r for r in view.ledger.spend_periods(view.now, view.selection.filters, by_tenant=True).to_pylist()
     }
     rows = []
+    shares: list[tuple[float, str, str]] = []  # (share used, tenant, period) of budgets that exist
     for tenant in sorted(set(view.config.tenants) | set(spend)):
         budget = view.config.tenants[tenant].budget if tenant in view.config.tenants else None
         spent = spend.get(tenant, {})
@@ -36,6 +37,8 @@ def render(view: View) -> None:
             ("this month", budget.monthly_usd if budget else None, spent.get("month_usd", Decimal(0))),
         ):
             share = float(used / limit) if limit else None
+            if share is not None:
+                shares.append((share, tenant, period))
             rows.append(
                 {
                     "tenant": tenant or "-",
@@ -50,10 +53,19 @@ def render(view: View) -> None:
     if not rows:
         st.info("No tenants configured and no spend in the ledger yet.")
     else:
+        top = max(shares, default=None)
+        c1, c2 = st.columns(2)
+        c1.metric(
+            "Highest budget use",
+            f"{top[0]:.1%}" if top else "-",
+            f"{top[1]} {top[2]}" if top else None,
+            delta_color="off",
+        )
+        c2.metric(f"Budgets at or above {marks[0]:.0%}", f"{sum(1 for share, *_ in shares if share >= marks[0])}")
         st.dataframe(
             rows,
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
             column_config={
                 "used": st.column_config.ProgressColumn("used", min_value=0.0, max_value=1.0, format="percent")
             },
@@ -72,7 +84,7 @@ def render(view: View) -> None:
         for name, key in sorted(view.config.keys.items())
     ]
     if keys:
-        st.dataframe(keys, hide_index=True, use_container_width=True)
+        st.dataframe(keys, hide_index=True, width="stretch")
         st.caption(
             "Key spend is kept by the router's guardrail state, not in the attempt ledger, so it is not "
             "shown here; the tenant rows above include every key's traffic."

@@ -17,7 +17,7 @@ def render(view: View) -> None:
     if series.num_rows == 0:
         st.info("No spend in this selection.")
         return
-    st.altair_chart(charts.stacked_spend(series, by), use_container_width=True)
+    st.altair_chart(charts.stacked_spend(series, by), width="stretch")
     table = view.ledger.cost((by,), sel.window, sel.filters)
     rows = table.to_pylist()
     total = sum(r["cost_usd"] for r in rows)
@@ -38,5 +38,5 @@ def render(view: View) -> None:
             for r in rows
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )

@@ -31,7 +31,7 @@ def render(view: View) -> None:
         "Tokens in / out", f"{sum(r['input_tokens'] for r in rows):,} / {sum(r['output_tokens'] for r in rows):,}"
     )
     st.caption(f"route {first['route']} · task {first['task']} · tenant {first['tenant']} · feature {first['feature']}")
-    st.altair_chart(charts.attempt_timeline(attempts), use_container_width=True)
+    st.altair_chart(charts.attempt_timeline(attempts), width="stretch")
     st.dataframe(
         [
             {
@@ -53,5 +53,5 @@ def render(view: View) -> None:
             for r in rows
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )

@@ -25,7 +25,7 @@ def render(view: View) -> None:
 
     by = st.segmented_control("Share over time by", FALLBACK_DIMENSIONS, default="route", key="fb_by") or "route"
     series = view.ledger.fallback_over_time(by, sel.window, sel.filters)
-    st.altair_chart(charts.share_over_time(series, by, FALLBACK_LINE), use_container_width=True)
+    st.altair_chart(charts.share_over_time(series, by, FALLBACK_LINE), width="stretch")
     st.dataframe(
         [
             {
@@ -41,19 +41,19 @@ def render(view: View) -> None:
             for r in shares
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
     st.subheader("Chain flow")
     flow = view.ledger.chain_flow(sel.window, sel.filters)
-    st.plotly_chart(charts.chain_sankey(flow), use_container_width=True)
+    st.plotly_chart(charts.chain_sankey(flow), width="stretch")
     st.dataframe(
         [
             {"from": r["source"], "to": r["target"], "requests": r["requests"], "cost": money(r["cost_usd"], 4)}
             for r in flow.to_pylist()
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
     st.subheader("Why attempts failed")
@@ -73,5 +73,5 @@ def render(view: View) -> None:
             for r in reasons
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )

@@ -20,7 +20,12 @@ def render(view: View) -> None:
     if table.num_rows == 0:
         st.info("No attempts in this selection.")
         return
-    st.altair_chart(charts.latency_bars(table, by), use_container_width=True)
+    rows = table.to_pylist()
+    slowest = rows[0]  # the job orders by p95, slowest first
+    c1, c2 = st.columns(2)
+    c1.metric("Slowest p95", _ms(slowest["p95_ms"]), f"{by} {slowest['name']}", delta_color="off")
+    c2.metric("Attempts measured", f"{sum(r['attempts'] for r in rows):,}")
+    st.altair_chart(charts.latency_bars(table, by), width="stretch")
     st.dataframe(
         [
             {
@@ -33,9 +38,9 @@ def render(view: View) -> None:
                 "TTFT p50": _ms(r["ttft_p50_ms"]),
                 "TTFT p95": _ms(r["ttft_p95_ms"]),
             }
-            for r in table.to_pylist()
+            for r in rows
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     st.caption("Percentiles of sent attempts (skipped ones never reached a provider); TTFT only for streams.")

@@ -24,6 +24,13 @@ def render(view: View) -> None:
     if not hops:
         st.info("No traffic in the last seven days.")
         return
+    backups = [h for h in hops if not h["step"].startswith("first")]
+    c1, c2 = st.columns(2)
+    c1.metric("Chain steps", f"{len(hops)}")
+    c2.metric(
+        "Answers from retries and fallbacks",
+        f"{sum(h['answered'] for h in backups):,} of {sum(h['runs'] for h in backups):,} runs",
+    )
     st.dataframe(
         [
             {
@@ -37,7 +44,7 @@ def render(view: View) -> None:
             for h in hops
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     rarely = [
         h for h in hops if not h["step"].startswith("first") and h["runs"] >= 20 and h["answered"] / h["runs"] < 0.5

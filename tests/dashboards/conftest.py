@@ -112,9 +112,9 @@ class Dashboard:
         self.store.insert_attempts(rows_to_arrow(seed_rows(self.now)), "dashboard-seed")
 
 
-def write_config(path: Path, store: ChdbAttemptStore, **overrides: Any) -> Path:
+def write_config(path: Path, data_dir: Path, database: str, **overrides: Any) -> Path:
     data: dict[str, Any] = {
-        "store": {"path": str(store.path), "database": store.database},
+        "store": {"path": str(data_dir), "database": database},
         "tenants": {
             "acme": {"budget": {"daily_usd": "500", "monthly_usd": "10000"}},
             "globex": {"budget": {"monthly_usd": "10"}},
@@ -128,7 +128,7 @@ def write_config(path: Path, store: ChdbAttemptStore, **overrides: Any) -> Path:
 
 @pytest.fixture
 def dashboard(store: ChdbAttemptStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dashboard]:
-    path = write_config(tmp_path / "routeledger.yaml", store)
+    path = write_config(tmp_path / "routeledger.yaml", store.path, store.database)
     monkeypatch.setenv("ROUTELEDGER_CONFIG", str(path))
     monkeypatch.delenv("ROUTELEDGER_CLICKHOUSE_URL", raising=False)
     monkeypatch.delenv("ROUTELEDGER_DASHBOARD_PASSWORD", raising=False)

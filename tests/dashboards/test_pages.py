@@ -114,6 +114,7 @@ def test_latency_page(dashboard: Dashboard) -> None:
     dashboard.seed()
     at = clean(run("latency"))
     rows = at.dataframe[0].value
+    assert metrics(at) == {"Slowest p95": "1,000.0 ms", "Attempts measured": "125"}
     by_model = {m: (n, p95) for m, n, p95 in zip(rows["model"], rows["attempts"], rows["p95"], strict=True)}
     assert by_model == {
         "alpha-4o": (12, "1,000.0 ms"),
@@ -138,6 +139,7 @@ def test_alerts_page_lists_evidence(dashboard: Dashboard) -> None:
 def test_budgets_against_thresholds(dashboard: Dashboard) -> None:
     dashboard.seed()
     at = clean(run("budgets"))
+    assert metrics(at) == {"Highest budget use": "96.8%", "Budgets at or above 70%": "1"}
     rows = at.dataframe[0].value
     columns = (rows["tenant"], rows["period"], rows["share"], rows["budget"], rows["threshold"])
     table = {(t, p): (s, b, th) for t, p, s, b, th in zip(*columns, strict=True)}
@@ -165,7 +167,9 @@ def test_request_explorer_timeline(dashboard: Dashboard) -> None:
 
 def test_reports_hop_table(dashboard: Dashboard) -> None:
     dashboard.seed()
-    rows = clean(run("reports")).dataframe[0].value
+    at = clean(run("reports"))
+    assert metrics(at) == {"Chain steps": "4", "Answers from retries and fallbacks": "15 of 15 runs"}
+    rows = at.dataframe[0].value
     hops = {s: (r, a) for s, r, a in zip(rows["step"], rows["runs"], rows["answered"], strict=True)}
     assert hops == {
         "first: beta-sonnet": (100, 88),
