@@ -17,12 +17,6 @@ SELECT
     sum(llm_attempts.cost_usd)           AS cost_usd,
     sumIf(llm_attempts.cost_usd, outcome != 'success') AS failed_cost_usd
 FROM llm_attempts
-WHERE ts >= {since:DateTime64(6, 'UTC')} AND ts < {until:DateTime64(6, 'UTC')}
-  AND (empty({routes:Array(String)}) OR has({routes:Array(String)}, llm_attempts.route))
-  AND (empty({tasks:Array(String)}) OR has({tasks:Array(String)}, llm_attempts.task))
-  AND (empty({tenants:Array(String)}) OR has({tenants:Array(String)}, llm_attempts.tenant))
-  AND (empty({features:Array(String)}) OR has({features:Array(String)}, llm_attempts.feature))
-  AND (empty({models:Array(String)}) OR has({models:Array(String)}, llm_attempts.model))
-  AND (empty({providers:Array(String)}) OR has({providers:Array(String)}, llm_attempts.provider))
+WHERE __SCOPE__
 GROUP BY route, task, tenant, feature, model, provider
 ORDER BY cost_usd DESC, route, task, tenant, feature, model, provider

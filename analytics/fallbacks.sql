@@ -11,13 +11,7 @@ WITH per_request AS
         countIf(decision = 'retry') > 0     AS retried,
         countIf(outcome = 'success') > 0    AS answered
     FROM llm_attempts
-    WHERE ts >= {since:DateTime64(6, 'UTC')} AND ts < {until:DateTime64(6, 'UTC')}
-      AND (empty({routes:Array(String)}) OR has({routes:Array(String)}, route))
-      AND (empty({tasks:Array(String)}) OR has({tasks:Array(String)}, task))
-      AND (empty({tenants:Array(String)}) OR has({tenants:Array(String)}, tenant))
-      AND (empty({features:Array(String)}) OR has({features:Array(String)}, feature))
-      AND (empty({models:Array(String)}) OR has({models:Array(String)}, model))
-      AND (empty({providers:Array(String)}) OR has({providers:Array(String)}, provider))
+    WHERE __SCOPE__
     GROUP BY request_id
 ),
 grouped AS

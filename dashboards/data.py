@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +22,12 @@ import pyarrow.compute as pc
 import streamlit as st
 
 from analytics import interim, jobs
+from analytics.alerts import alert_history
+from analytics.anomalies import detect_anomalies
 from analytics.jobs import Filters, Window
+from routeledger.analytics_config import AnomalyConfig
 from routeledger.config import RouteledgerConfig
+from routeledger.errors import QueryError
 from routeledger.store import AttemptStore
 
 Job = Callable[..., pa.Table]
@@ -32,18 +36,28 @@ Job = Callable[..., pa.Table]
 JOBS: dict[str, Job] = {
     "cost": jobs.cost,
     "fallbacks": jobs.fallbacks,
+    "budget_spend": jobs.budget_spend,
+    "spend_over_time": jobs.spend_over_time,
+    "latency": jobs.latency,
+    "request_attempts": jobs.request_attempts,
+    "anomalies": detect_anomalies,
+    "alert_history": alert_history,
     "overview": interim.overview,
-    "spend_periods": interim.spend_periods,
-    "spend_over_time": interim.spend_over_time,
     "fallback_over_time": interim.fallback_over_time,
-    "latency": interim.latency,
     "chain_flow": interim.chain_flow,
     "failure_reasons": interim.failure_reasons,
-    "request_attempts": interim.request_attempts,
 }
 
-#: The fallback-share line every fallback chart and alert is drawn against (seed 001).
+#: The fallback-share line every fallback chart is drawn against (seed 001).
 FALLBACK_LINE = jobs.DEFAULT_FALLBACK_THRESHOLD
+#: Dimensions the pages offer for splitting spend, latency and fallback share.
+SPEND_DIMENSIONS = jobs.DIMENSIONS
+LATENCY_DIMENSIONS = ("model", "provider", "route")
+FALLBACK_DIMENSIONS = interim.FALLBACK_DIMENSIONS
+#: Spend chart bucket by window length: the first bucket whose limit the window stays under.
+SPEND_BUCKETS = ((timedelta(hours=3), "minute"), (timedelta(days=8), "hour"), (timedelta(days=200), "day"))
+#: How far back the Alerts page reads stored alert events for their latest state.
+ALERT_LOOKBACK = timedelta(days=30)
 
 
 def _run_job(job: str, source: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...], _store: Any) -> Any:
@@ -51,18 +65,25 @@ def _run_job(job: str, source: str, args: tuple[Any, ...], kwargs: tuple[tuple[s
     return JOBS[job](_store, *args, **dict(kwargs))
 
 
+def spend_bucket(window: Window) -> str:
+    span = window.until - window.since
+    return next((name for limit, name in SPEND_BUCKETS if span <= limit), "week")
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """An open alert with its evidence (what was measured, over what, against what)."""
+    """An alert or anomaly with its evidence (what was measured, over what, against what)."""
 
+    source: str  # "alert rule" (stored, with a lifecycle) or "anomaly" (detected now)
     kind: str
     scope: str
     name: str
     state: str
     value: float
-    threshold: float
+    threshold: float | None
     requests: int
     evidence: str
+    since: datetime | None
 
 
 class Ledger:
@@ -81,14 +102,25 @@ class Ledger:
         rows = self._ask("overview", window, filters).to_pylist()
         return rows[0] if rows else {}
 
-    def spend_periods(self, now: datetime, filters: Filters, *, by_tenant: bool = False) -> pa.Table:
-        return self._ask("spend_periods", now, filters, by_tenant=by_tenant)
+    def spend_by_tenant(self, now: datetime, filters: Filters) -> pa.Table:
+        """name (tenant), today_usd, week_usd, month_usd, today_requests."""
+        return self._ask("budget_spend", "tenant", filters, now)
+
+    def spend_periods(self, now: datetime, filters: Filters) -> dict[str, Decimal]:
+        """Total spend today, this week and this month (the tenants' rows added up)."""
+        table = self.spend_by_tenant(now, filters)
+        return {
+            col: Decimal(str(pc.sum(table[col]).as_py() or 0)) if table.num_rows else Decimal(0)
+            for col in ("today_usd", "week_usd", "month_usd")
+        }
 
     def cost(self, by: tuple[str, ...], window: Window, filters: Filters) -> pa.Table:
         return self._ask("cost", by, window, filters)
 
     def spend_over_time(self, by: str, window: Window, filters: Filters) -> pa.Table:
-        return self._ask("spend_over_time", by, window, filters)
+        """bucket, name (the value of `by`), requests, attempts, cost_usd, failed_cost_usd."""
+        table = self._ask("spend_over_time", spend_bucket(window), (by,), window, filters)
+        return table.rename_columns(["name" if c == by else c for c in table.column_names])
 
     def fallbacks(self, window: Window, filters: Filters) -> pa.Table:
         return self._ask("fallbacks", window, filters)
@@ -97,7 +129,10 @@ class Ledger:
         return self._ask("fallback_over_time", by, window, filters)
 
     def latency(self, by: str, window: Window, filters: Filters) -> pa.Table:
-        return self._ask("latency", by, window, filters)
+        """name (the value of `by`), attempts, p50/p95/p99 and TTFT p50/p95 in ms, slowest p95 first."""
+        table = self._ask("latency", (by,), window, filters)
+        table = table.rename_columns(["name" if c == by else c for c in table.column_names])
+        return table.sort_by([("p95_ms", "descending"), ("name", "ascending")])
 
     def chain_flow(self, window: Window, filters: Filters) -> pa.Table:
         return self._ask("chain_flow", window, filters)
@@ -106,35 +141,54 @@ class Ledger:
         return self._ask("failure_reasons", window, filters)
 
     def request_attempts(self, request_id: str) -> pa.Table:
-        return self._ask("request_attempts", request_id)
+        return self._ask("request_attempts", request_id.strip())
 
-    def alerts(self, window: Window, filters: Filters) -> list[Alert]:
-        """Open alerts: fallback share above the line with enough volume, per route and primary model.
-
-        Until the alerting jobs (issue 6) store firings in an `alerts` table, the open set is what
-        the fallback-share job flags in the selected window; its state is therefore always `open`.
-        """
-        found = []
-        for row in self.fallbacks(window, filters).to_pylist():
-            if not row["flagged"]:
-                continue
-            scope = "overall" if row["scope"] == "overall" else row["scope"]
+    def alerts(self, config: AnomalyConfig, filters: Filters, now: datetime) -> list[Alert]:
+        """Stored alerts not resolved (their latest event), then the anomalies detected right now."""
+        found = [a for a in self.alert_events(now) if a.state != "resolved"]
+        for row in self._ask("anomalies", config, filters, now).to_pylist():
             found.append(
                 Alert(
-                    kind="fallback_share",
-                    scope=scope,
-                    name=row["name"] or "all traffic",
+                    source="anomaly",
+                    kind=f"{row['kind']} · {row['metric']}",
+                    scope=row["scope"],
+                    name=row["name"],
                     state="open",
-                    value=float(row["fallback_share"]),
-                    threshold=FALLBACK_LINE,
+                    value=float(row["value"]),
+                    threshold=row["baseline"],
                     requests=int(row["requests"]),
-                    evidence=(
-                        f"{row['fallbacks']:,} of {row['requests']:,} requests fell back "
-                        f"({row['fallback_share']:.1%} > {FALLBACK_LINE:.0%}) in the selected window"
-                    ),
+                    evidence=row["message"],
+                    since=row["window_start"],
                 )
             )
         return found
+
+    def alert_events(self, now: datetime) -> list[Alert]:
+        """The latest event of every stored alert (firing or resolved), newest first.
+
+        A ledger written before the alerts table existed has none; that is "no alerts", not an error.
+        """
+        try:
+            events = self._ask("alert_history", Window(now - ALERT_LOOKBACK, now + timedelta(seconds=1)))
+        except QueryError:
+            return []
+        latest: dict[tuple[str, str], Alert] = {}
+        for row in events.to_pylist():  # newest first: the first event seen per key is its state
+            key = (row["rule"], row["alert_key"])
+            if key not in latest:
+                latest[key] = Alert(
+                    source="alert rule",
+                    kind=f"{row['rule']} · {row['metric']}",
+                    scope=row["scope"],
+                    name=row["name"],
+                    state=row["status"],
+                    value=float(row["value"]),
+                    threshold=row["threshold"],
+                    requests=int(row["requests"]),
+                    evidence=row["message"],
+                    since=row["ts"],
+                )
+        return list(latest.values())
 
     def hops(self, window: Window, filters: Filters) -> pa.Table:
         """Per chain step: requests through it, how many it answered, what it cost (from the flow)."""

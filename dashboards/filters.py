@@ -104,7 +104,14 @@ def parse_selection(
             shown = ", ".join(allowed[:12]) or "none yet"
             problems.append(f"Unknown {name} {', '.join(map(repr, unknown))} ignored (known: {shown}).")
         chosen[attr] = tuple(dict.fromkeys(v for v in values if v in allowed))
-    return Selection(window=window, filters=Filters(**chosen), window_key=key, problems=tuple(problems))
+    filters = Filters(
+        routes=chosen["routes"],
+        tasks=chosen["tasks"],
+        tenants=chosen["tenants"],
+        models=chosen["models"],
+        providers=chosen["providers"],
+    )
+    return Selection(window=window, filters=filters, window_key=key, problems=tuple(problems))
 
 
 def describe(selection: Selection) -> str:

@@ -211,6 +211,6 @@ def _shift(selection: Selection, tick: datetime, clock: datetime) -> Window:
 def _seen_tenants(ledger: Ledger, now: datetime) -> list[str]:
     """Tenants with spend this month, so the filter offers them even when the config names none."""
     try:
-        return [str(t) for t in ledger.spend_periods(now, Filters(), by_tenant=True).column("tenant").to_pylist()]
+        return [str(t) for t in ledger.spend_by_tenant(now, Filters()).column("name").to_pylist()]
     except RouteledgerError:
         return []  # the page itself will say what is wrong with the store

@@ -5,25 +5,19 @@ A bad config file exits 2 with one line naming the file, the field and the fault
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from analytics.cli import register_commands
 from routeledger.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, RouteledgerConfig, load_config
 from routeledger.errors import ConfigError, RouteledgerError
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from analytics.jobs import Filters, Window
-
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="An LLM router with a cost ledger behind it.")
-analytics_app = typer.Typer(no_args_is_help=True, help="Questions the ledger answers.")
 config_app = typer.Typer(no_args_is_help=True, help="Configuration file tools.")
-app.add_typer(analytics_app, name="analytics")
+register_commands(app)
 app.add_typer(config_app, name="config")
 
 err = Console(stderr=True)
@@ -145,115 +139,6 @@ def dashboard(
     except RouteledgerError as exc:
         raise _fail(str(exc), 2) from None
     raise typer.Exit(code)
-
-
-WindowOption = Annotated[str, typer.Option("--window", "-w", help="How far back: 30m, 24h, 7d, 4w, or 'all'.")]
-FilterOption = Annotated[list[str] | None, typer.Option(help="Only these values (repeatable).")]
-
-
-def _filters(
-    route: list[str] | None,
-    task: list[str] | None,
-    tenant: list[str] | None,
-    feature: list[str] | None,
-    model: list[str] | None,
-    provider: list[str] | None,
-) -> Filters:
-    from analytics.jobs import Filters
-
-    return Filters(
-        routes=tuple(route or ()),
-        tasks=tuple(task or ()),
-        tenants=tuple(tenant or ()),
-        features=tuple(feature or ()),
-        models=tuple(model or ()),
-        providers=tuple(provider or ()),
-    )
-
-
-def _window(spec: str) -> Window:
-    from analytics.jobs import Window
-
-    return Window.all_time() if spec.strip().lower() == "all" else Window.last(spec)
-
-
-def _emit(table: pa.Table, title: str, as_json: bool, as_csv: bool) -> None:
-    from analytics.render import print_table, to_csv, to_json
-
-    if as_json:
-        sys.stdout.write(to_json(table) + "\n")
-    elif as_csv:
-        sys.stdout.write(to_csv(table))
-    else:
-        print_table(out, table, title)
-
-
-@analytics_app.command("cost")
-def analytics_cost(
-    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
-    by: Annotated[str, typer.Option(help="Group by: route,task,tenant,feature,model,provider.")] = "route",
-    window: WindowOption = "all",
-    route: FilterOption = None,
-    task: FilterOption = None,
-    tenant: FilterOption = None,
-    feature: FilterOption = None,
-    model: FilterOption = None,
-    provider: FilterOption = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv")] = False,
-) -> None:
-    """Spend by route, task, tenant, feature, model or provider."""
-    from analytics.jobs import AnalyticsInputError, cost
-    from routeledger.store import open_reader
-
-    cfg = _config(config)
-    try:
-        store = open_reader(cfg)
-        try:
-            filters = _filters(route, task, tenant, feature, model, provider)
-            table = cost(store, by.split(","), _window(window), filters)
-        finally:
-            store.close()
-    except (AnalyticsInputError, RouteledgerError) as exc:
-        raise _fail(str(exc), 2 if isinstance(exc, AnalyticsInputError) else 1) from None
-    _emit(table, f"Cost by {by}", as_json, as_csv)
-
-
-@analytics_app.command("fallbacks")
-def analytics_fallbacks(
-    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
-    window: WindowOption = "all",
-    threshold: Annotated[float, typer.Option(help="Flag shares above this (0..1).")] = 0.05,
-    min_requests: Annotated[int, typer.Option(help="Flag only with at least this many requests.")] = 20,
-    route: FilterOption = None,
-    task: FilterOption = None,
-    tenant: FilterOption = None,
-    feature: FilterOption = None,
-    model: FilterOption = None,
-    provider: FilterOption = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv")] = False,
-) -> None:
-    """Fallback and retry share overall, by route and by primary model; shares above 5% flagged."""
-    from analytics.jobs import AnalyticsInputError, fallbacks
-    from routeledger.store import open_reader
-
-    cfg = _config(config)
-    try:
-        store = open_reader(cfg)
-        try:
-            table = fallbacks(
-                store,
-                _window(window),
-                _filters(route, task, tenant, feature, model, provider),
-                threshold,
-                min_requests,
-            )
-        finally:
-            store.close()
-    except (AnalyticsInputError, RouteledgerError) as exc:
-        raise _fail(str(exc), 2 if isinstance(exc, AnalyticsInputError) else 1) from None
-    _emit(table, "Fallback and retry share", as_json, as_csv)
 
 
 @config_app.command("check")

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
+from routeledger.analytics_config import AnalyticsConfig
 from routeledger.errors import ConfigError
 from routeledger.failures import FailureClass, Step
 from routeledger.guardrails import (
@@ -404,6 +405,7 @@ class RouteledgerConfig(StrictModel):
     store: StoreConfig = StoreConfig()
     dashboard: DashboardConfig = DashboardConfig()
     simulator: SimulatorConfig = SimulatorConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
 
     @field_validator("providers", "models", "routes", "tenants", "keys")
     @classmethod

@@ -24,9 +24,8 @@ def crossed(share: float, marks: tuple[float, ...]) -> str:
 
 def render(view: View) -> None:
     marks = thresholds(view)
-    spend = {
-        r["tenant"]: r for r in view.ledger.spend_periods(view.now, view.selection.filters, by_tenant=True).to_pylist()
-    }
+    periods = view.ledger.spend_by_tenant(view.now, view.selection.filters)
+    spend = {r["name"]: r for r in periods.to_pylist()}
     rows = []
     shares: list[tuple[float, str, str]] = []  # (share used, tenant, period) of budgets that exist
     for tenant in sorted(set(view.config.tenants) | set(spend)):

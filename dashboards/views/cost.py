@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.interim import SPEND_DIMENSIONS
 from dashboards import charts
-from dashboards.data import money
+from dashboards.data import SPEND_DIMENSIONS, money
 from dashboards.views import View
 
 

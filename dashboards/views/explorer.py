@@ -30,7 +30,7 @@ def render(view: View) -> None:
     c4.metric(
         "Tokens in / out", f"{sum(r['input_tokens'] for r in rows):,} / {sum(r['output_tokens'] for r in rows):,}"
     )
-    st.caption(f"route {first['route']} · task {first['task']} · tenant {first['tenant']} · feature {first['feature']}")
+    st.caption(f"route {first['route']} · tenant {first['tenant']}")
     st.altair_chart(charts.attempt_timeline(attempts), width="stretch")
     st.dataframe(
         [

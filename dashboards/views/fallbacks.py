@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.interim import FALLBACK_DIMENSIONS
 from dashboards import charts
-from dashboards.data import FALLBACK_LINE, money
+from dashboards.data import FALLBACK_DIMENSIONS, FALLBACK_LINE, money
 from dashboards.views import View
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.interim import LATENCY_DIMENSIONS
 from dashboards import charts
+from dashboards.data import LATENCY_DIMENSIONS
 from dashboards.views import View
 
 
@@ -34,7 +34,6 @@ def render(view: View) -> None:
                 "p50": _ms(r["p50_ms"]),
                 "p95": _ms(r["p95_ms"]),
                 "p99": _ms(r["p99_ms"]),
-                "streamed": r["streamed"],
                 "TTFT p50": _ms(r["ttft_p50_ms"]),
                 "TTFT p95": _ms(r["ttft_p95_ms"]),
             }

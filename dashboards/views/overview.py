@@ -31,8 +31,7 @@ def _against(spent: Decimal, budget: Decimal | None, period: str) -> str | None:
 
 def render(view: View) -> None:
     sel = view.selection
-    periods = view.ledger.spend_periods(view.now, sel.filters).to_pylist()
-    spent = periods[0] if periods else {"today_usd": Decimal(0), "week_usd": Decimal(0), "month_usd": Decimal(0)}
+    spent = view.ledger.spend_periods(view.now, sel.filters)
     daily, monthly = budget_totals(view)
     c1, c2, c3 = st.columns(3)
     today, month = spent["today_usd"], spent["month_usd"]
@@ -44,7 +43,7 @@ def render(view: View) -> None:
     if not stats or not stats.get("requests"):
         st.info(EMPTY)
         return
-    alerts = view.ledger.alerts(sel.window, sel.filters)
+    alerts = view.ledger.alerts(view.config.analytics.anomalies, sel.filters, view.now)
     share = float(stats["fallback_share"])
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(
@@ -68,4 +67,4 @@ def render(view: View) -> None:
     if alerts:
         st.subheader("Open alerts")
         for alert in alerts:
-            st.warning(f"**{alert.scope} {alert.name}**: {alert.evidence}")
+            st.warning(f"**{alert.scope} {alert.name}** ({alert.source}): {alert.evidence}")

@@ -119,6 +119,8 @@ def write_config(path: Path, data_dir: Path, database: str, **overrides: Any) ->
             "acme": {"budget": {"daily_usd": "500", "monthly_usd": "10000"}},
             "globex": {"budget": {"monthly_usd": "10"}},
         },
+        # The anomaly window holds all of today's traffic whatever the time of day; nothing before.
+        "analytics": {"anomalies": {"window": "2d", "baseline_windows": 3}},
     }
     data.update(overrides)
     config = make_config("http://127.0.0.1:9", **data)

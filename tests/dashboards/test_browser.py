@@ -104,7 +104,7 @@ EXPECTED = {
     "Cost": ["$489.00"],
     "Fallbacks": ["10.9%", "12 of 110", "Chain flow"],
     "Latency": ["1,000.0 ms", "alpha-4o"],
-    "Alerts & anomalies": ["12 of 100 requests fell back"],
+    "Alerts & anomalies": ["fallback share 12.0% for route support"],
     "Budgets": ["96.8%", "acme today"],
     "Request explorer": [],
     "Reports": ["15 of 15 runs"],

@@ -53,7 +53,7 @@ def test_overview_numbers(dashboard: Dashboard) -> None:
     assert shown["Cost per successful answer"] == "$4.4455"  # 489 / 110 answered
     assert shown["Fallback share"] == "10.9%"  # 12 of 110 requests
     assert shown["p95 latency"] == "1,000 ms"  # 12 of 125 attempts took 1 s
-    assert shown["Open alerts"] == "3"  # overall, route support, primary model beta-sonnet
+    assert shown["Open alerts"] == "2"  # route support and primary model beta-sonnet at 12% (summarize: too few)
     deltas = {m.label: m.delta for m in run("overview").metric}
     assert deltas["Spend today"] == "98% of $500.00 daily budget"  # acme's $500 is the only daily budget
     assert deltas["Spend this month"] == "5% of $10,010.00 monthly budget"
@@ -126,14 +126,14 @@ def test_latency_page(dashboard: Dashboard) -> None:
 def test_alerts_page_lists_evidence(dashboard: Dashboard) -> None:
     dashboard.seed()
     at = clean(run("alerts"))
+    assert metrics(at) == {"Open alerts": "2", "Resolved alerts (30 days)": "0"}
     rows = at.dataframe[0].value
-    assert list(zip(rows["scope"], rows["name"], rows["value"], strict=True)) == [
-        ("overall", "all traffic", "10.9%"),
-        ("route", "support", "12.0%"),
-        ("model", "beta-sonnet", "12.0%"),
+    assert list(zip(rows["scope"], rows["name"], rows["value"], rows["requests"], strict=True)) == [
+        ("route", "support", "0.12", 100),
+        ("model", "beta-sonnet", "0.12", 100),
     ]
     assert set(rows["state"]) == {"open"}
-    assert "12 of 100 requests fell back" in " ".join(rows["evidence"])
+    assert "fallback share 12.0% for route support is above 5% (100 requests" in " ".join(rows["evidence"])
 
 
 def test_budgets_against_thresholds(dashboard: Dashboard) -> None:
