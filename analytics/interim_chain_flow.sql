@@ -25,7 +25,9 @@ links AS
     UNION ALL
     SELECT concat(decision, ': ', model), if(outcome = 'success', 'answered', 'failed'), cost_usd
     FROM llm_attempts
-    WHERE __SCOPE__ AND llm_attempts.attempt = 1 AND request_id NOT IN (SELECT request_id FROM multi)
+    WHERE __SCOPE__ AND llm_attempts.attempt = 1
+      -- an answered first attempt ends its request; only the others need the set lookup
+      AND (llm_attempts.outcome = 'success' OR request_id NOT IN (SELECT request_id FROM multi))
 )
 SELECT source, target, count() AS requests, sum(cost) AS cost_usd
 FROM links

@@ -46,7 +46,7 @@ INSERT INTO llm_attempts
      error_type, http_status, finish_reason, billable, reason, stream, input_tokens, output_tokens,
      cache_read_tokens, cost_usd, price_source, duration_ms, ttft_ms, service)
 SELECT
-    {start:DateTime64(6, 'UTC')} + toIntervalMicrosecond(intDiv(n * {span_us:UInt64}, {requests:UInt64}) + (a - 1) * 1000),
+    {start:DateTime64(6, 'UTC')} + toIntervalMicrosecond(n * {step_us:UInt64} + (a - 1) * 1000),
     concat('r', toString(n)),
     a,
     lower(hex(n)),
@@ -114,7 +114,7 @@ def generate(path: Path, rows: int) -> tuple[int, float]:
         GENERATE,
         {
             "start": now - timedelta(days=DAYS),
-            "span_us": DAYS * 86400 * 1_000_000,
+            "step_us": DAYS * 86400 * 1_000_000 // requests,
             "requests": requests,
             "fb": FALLBACK_PER_100,
             "rt": RETRY_PER_100,

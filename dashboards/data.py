@@ -35,7 +35,7 @@ Job = Callable[..., pa.Table]
 #: Question → analytics function. The only place that knows which function answers what.
 JOBS: dict[str, Job] = {
     "cost": jobs.cost,
-    "fallbacks": jobs.fallbacks,
+    "fallbacks": interim.fallback_share,  # jobs.fallbacks: same rows, ~4x the CPU on 10M rows
     "budget_spend": jobs.budget_spend,
     "spend_over_time": jobs.spend_over_time,
     "latency": jobs.latency,
@@ -121,6 +121,18 @@ class Ledger:
         """bucket, name (the value of `by`), requests, attempts, cost_usd, failed_cost_usd."""
         table = self._ask("spend_over_time", spend_bucket(window), (by,), window, filters)
         return table.rename_columns(["name" if c == by else c for c in table.column_names])
+
+    def spend_totals(self, by: str, window: Window, filters: Filters) -> pa.Table:
+        """name, requests, attempts, cost_usd, failed_cost_usd over the whole window, most spend first.
+
+        The spend series added up over its buckets: the Cost page's chart and table from one scan.
+        """
+        series = self.spend_over_time(by, window, filters)
+        totals = series.group_by("name").aggregate(
+            [("requests", "sum"), ("attempts", "sum"), ("cost_usd", "sum"), ("failed_cost_usd", "sum")]
+        )
+        totals = totals.rename_columns(["name", "requests", "attempts", "cost_usd", "failed_cost_usd"])
+        return totals.sort_by([("cost_usd", "descending"), ("name", "ascending")])
 
     def fallbacks(self, window: Window, filters: Filters) -> pa.Table:
         return self._ask("fallbacks", window, filters)

@@ -16,23 +16,22 @@ def render(view: View) -> None:
     if series.num_rows == 0:
         st.info("No spend in this selection.")
         return
-    st.altair_chart(charts.stacked_spend(series, by), width="stretch")
-    table = view.ledger.cost((by,), sel.window, sel.filters)
-    rows = table.to_pylist()
+    rows = view.ledger.spend_totals(by, sel.window, sel.filters).to_pylist()
     total = sum(r["cost_usd"] for r in rows)
-    st.metric(f"Total spend ({len(rows)} {by} values)", money(total))
+    c1, c2 = st.columns(2)
+    c1.metric(f"Total spend ({len(rows)} {by} values)", money(total))
+    c2.metric("Spend on failed attempts", money(sum(r["failed_cost_usd"] for r in rows)))
+    st.altair_chart(charts.stacked_spend(series, by), width="stretch")
     st.dataframe(
         [
             {
-                by: r[by] or "-",
+                by: r["name"] or "-",
                 "requests": r["requests"],
                 "attempts": r["attempts"],
-                "answers": r["answers"],
-                "input tokens": r["input_tokens"],
-                "output tokens": r["output_tokens"],
                 "spend": money(r["cost_usd"], 4),
                 "on failed attempts": money(r["failed_cost_usd"], 4),
-                "per answer": money(r["cost_usd"] / r["answers"], 4) if r["answers"] else "-",
+                "per request": money(r["cost_usd"] / r["requests"], 4) if r["requests"] else "-",
+                "share of spend": f"{r['cost_usd'] / total:.1%}" if total else "-",
             }
             for r in rows
         ],
