@@ -3,8 +3,6 @@ answers (rescues, for a fallback), and what it costs, over the last seven days."
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import streamlit as st
 
 from analytics.jobs import Window
@@ -18,7 +16,8 @@ RARE_RESCUE = 0.5
 
 
 def render(view: View) -> None:
-    week = Window(view.now - timedelta(days=7), view.now)
+    # The same window as the sidebar's "Last 7 days", so the Fallbacks page's flow is reused from cache.
+    week = Window.last("7d", view.now)
     st.caption(f"Week {week.since:%Y-%m-%d} → {week.until:%Y-%m-%d} (UTC), with the sidebar's filters.")
     hops = view.ledger.hops(week, view.selection.filters).to_pylist()
     if not hops:
