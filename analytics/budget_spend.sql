@@ -5,7 +5,7 @@ SELECT
     sumIf(llm_attempts.cost_usd, llm_attempts.ts >= {day_start:DateTime64(6, 'UTC')})   AS today_usd,
     sumIf(llm_attempts.cost_usd, llm_attempts.ts >= {week_start:DateTime64(6, 'UTC')})  AS week_usd,
     sumIf(llm_attempts.cost_usd, llm_attempts.ts >= {month_start:DateTime64(6, 'UTC')}) AS month_usd,
-    countIf(llm_attempts.decision = 'first' AND llm_attempts.ts >= {day_start:DateTime64(6, 'UTC')}) AS today_requests
+    countIf(llm_attempts.attempt = 1 AND llm_attempts.ts >= {day_start:DateTime64(6, 'UTC')}) AS today_requests
 FROM llm_attempts
 WHERE __SCOPE__
 GROUP BY name

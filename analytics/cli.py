@@ -525,3 +525,74 @@ def alerts_history(
     with _guard():
         win = _window(window)
     _run(config, "Alert history", as_json, as_csv, lambda s, _: alert_history(s, win, limit))
+
+
+@report_app.command("weekly")
+def report_weekly(
+    out_path: Annotated[Path, typer.Option("--out", help="report.html or report.md")] = Path("report.html"),
+    config: ConfigOption = DEFAULT_CONFIG,
+    route: FilterOption = None,
+    tenant: FilterOption = None,
+) -> None:
+    """The weekly chain-pruning report: hop stats per route and what pruning would save."""
+    from rich.progress import Progress
+
+    from analytics.report import build_weekly_report, render_html, render_markdown
+    from routeledger.store import open_reader
+
+    if out_path.suffix.lower() not in (".html", ".md"):
+        raise _fail(f"--out must end in .html or .md, not {out_path.suffix or 'nothing'!r}", 2)
+    cfg = _config(config)
+    with _guard(), Progress(console=err, transient=True) as progress:
+        task = progress.add_task("weekly report", total=6)
+
+        def step(what: str) -> None:
+            progress.update(task, advance=1, description=what)
+
+        store = open_reader(cfg)
+        try:
+            report = build_weekly_report(store, filters=_filters(route, None, tenant, None, None, None), step=step)
+        finally:
+            store.close()
+        step("rendering")
+        text = render_html(report) if out_path.suffix.lower() == ".html" else render_markdown(report)
+    out_path.write_text(text, encoding="utf-8")
+    err.print(
+        f"wrote {out_path}: {len(report.recommendations)} recommendations, "
+        f"saving ${report.total_savings:,.4f} per week",
+        highlight=False,
+    )
+
+
+@export_app.command("parquet")
+def export_parquet_command(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the day partitions.")] = Path("export"),
+    since: Annotated[str, typer.Option(help="How far back: 30d, 12h, 'all', or SINCE..UNTIL.")] = "30d",
+    config: ConfigOption = DEFAULT_CONFIG,
+    tenant: FilterOption = None,
+) -> None:
+    """Export the ledger as Parquet, Hive-partitioned by day (resumable: finished days are skipped)."""
+    from rich.progress import Progress
+
+    from analytics.adhoc import export_parquet
+    from routeledger.store import open_reader
+
+    cfg = _config(config)
+    with _guard():
+        win = _window(since)
+        store = open_reader(cfg)
+        try:
+            with Progress(console=err, transient=True) as progress:
+                task = progress.add_task("exporting", total=None)
+
+                def step(day: object, rows: int) -> None:
+                    progress.update(task, advance=1, description=f"{day}: {rows:,} rows")
+
+                result = export_parquet(store, out_dir, win, _filters(None, None, tenant, None, None, None), step=step)
+        finally:
+            store.close()
+    err.print(
+        f"exported {result.rows:,} rows: {len(result.written)} days written, {len(result.skipped)} already complete "
+        f"→ {out_dir}",
+        highlight=False,
+    )

@@ -1,3 +1,6 @@
+-- Requests are those whose first attempt falls in the group (every request has exactly one
+-- attempt 1): for route, task, tenant and feature that is every request; for model and provider,
+-- the requests that started there.
 -- Cost by any combination of route, task, tenant, feature, model, provider.
 -- Dimensions not asked for collapse to '' so one statement serves every grouping without
 -- building SQL text; the caller drops those columns. The WHERE clause names columns with their
@@ -9,7 +12,7 @@ SELECT
     if({by_feature:Bool}, feature, '')   AS feature,
     if({by_model:Bool}, model, '')       AS model,
     if({by_provider:Bool}, provider, '') AS provider,
-    uniqExact(request_id)                AS requests,
+    countIf(llm_attempts.attempt = 1)    AS requests,
     count()                              AS attempts,
     countIf(outcome = 'success')         AS answers,
     sum(llm_attempts.input_tokens)       AS input_tokens,

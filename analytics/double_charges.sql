@@ -1,7 +1,25 @@
 -- Requests that paid for more than one billable attempt: what they cost, the part beyond the
 -- answer that was delivered, and why (the chain, attempt by attempt).
+-- Two passes: find the top requests by extra cost with light aggregates, then build the `why` of
+-- only those (collecting every chain's attempts as strings was most of the cost at 10M rows).
+-- A request answered by its first attempt has one row, so it cannot be charged twice: skipped.
+WITH top AS
+(
+    SELECT
+        cityHash64(llm_attempts.request_id)                                         AS rkey,
+        countIf(llm_attempts.billable AND llm_attempts.outcome != 'skipped')        AS billable_attempts,
+        sumIf(llm_attempts.cost_usd, llm_attempts.billable AND llm_attempts.outcome != 'success') AS extra_cost_usd,
+        min(llm_attempts.ts)                                                        AS started
+    FROM llm_attempts
+    WHERE __SCOPE__
+      AND NOT (llm_attempts.attempt = 1 AND llm_attempts.outcome = 'success')
+    GROUP BY rkey
+    HAVING billable_attempts > 1
+    ORDER BY extra_cost_usd DESC, started, rkey
+    LIMIT {limit:UInt32}
+)
 SELECT
-    request_id,
+    any(llm_attempts.request_id)                   AS request_id,
     min(llm_attempts.ts)                           AS started,
     any(llm_attempts.route)                        AS route,
     any(llm_attempts.tenant)                       AS tenant,
@@ -18,7 +36,8 @@ SELECT
         ' → ')                                     AS why
 FROM llm_attempts
 WHERE __SCOPE__
-GROUP BY request_id
-HAVING billable_attempts > 1
+  AND NOT (llm_attempts.attempt = 1 AND llm_attempts.outcome = 'success')
+  AND llm_attempts.ts >= (SELECT min(started) FROM top)
+  AND cityHash64(llm_attempts.request_id) IN (SELECT rkey FROM top)
+GROUP BY cityHash64(llm_attempts.request_id)
 ORDER BY extra_cost_usd DESC, started, request_id
-LIMIT {limit:UInt32}

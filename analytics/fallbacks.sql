@@ -1,30 +1,19 @@
 -- Fallback and retry share: overall, by route, and by primary model (the model whose failure
 -- made the chain move on). A share above the threshold with enough volume is flagged
 -- (seed 001: above 3-5% without a clear reason, the chain needs work).
-WITH per_request AS
-(
-    SELECT
-        request_id,
-        any(route)                          AS request_route,
-        argMin(model, attempt)              AS primary_model,
-        countIf(decision = 'fallback') > 0  AS fell_back,
-        countIf(decision = 'retry') > 0     AS retried,
-        countIf(outcome = 'success') > 0    AS answered
-    FROM llm_attempts
-    WHERE __SCOPE__
-    GROUP BY request_id
-),
+WITH per_request AS (__PER_REQUEST__),
 grouped AS
 (
-    SELECT 'overall' AS scope, '' AS name, count() AS requests, countIf(fell_back) AS fallbacks,
-           countIf(retried) AS retries, countIf(answered) AS answered
+    -- One pass over the requests for all three groupings (a CTE is inlined, not materialised).
+    SELECT
+        multiIf(grouping(r_route, r_model) = 3, 'overall', grouping(r_route, r_model) = 2, 'model', 'route') AS scope,
+        multiIf(scope = 'route', r_route, scope = 'model', r_model, '') AS name,
+        count()                  AS requests,
+        countIf(n_fallbacks > 0) AS fallbacks,
+        countIf(n_retries > 0)   AS retries,
+        countIf(answered)        AS answered
     FROM per_request
-    UNION ALL
-    SELECT 'route', request_route, count(), countIf(fell_back), countIf(retried), countIf(answered)
-    FROM per_request GROUP BY request_route
-    UNION ALL
-    SELECT 'model', primary_model, count(), countIf(fell_back), countIf(retried), countIf(answered)
-    FROM per_request GROUP BY primary_model
+    GROUP BY GROUPING SETS ((), (r_route), (r_model))
 )
 SELECT
     scope,

@@ -1,27 +1,59 @@
 -- One row per request (put in for __PER_REQUEST__): its attributes, chain moves and what each part
 -- cost. route, task, tenant and feature are the same on every attempt of a request; the primary
 -- model and provider are those of its first attempt.
+--
+-- Why two halves: a request answered by its first attempt has exactly one row (success ends the
+-- chain), so it needs no grouping; every other request has no (attempt 1, success) row at all.
+-- Only those (~10% of requests) are grouped, by a 64-bit hash of their id (fixed-size keys
+-- aggregate several times faster than strings; a collision among millions of ids, p ~ n^2/2^65,
+-- would only merge two requests' statistics). Exact, and about ten times less work at 10M rows.
 SELECT
-    request_id,
-    any(llm_attempts.route)                     AS r_route,
-    any(llm_attempts.task)                      AS r_task,
-    any(llm_attempts.tenant)                    AS r_tenant,
-    any(llm_attempts.feature)                   AS r_feature,
-    argMin(llm_attempts.model, attempt)         AS r_model,
-    argMin(llm_attempts.provider, attempt)      AS r_provider,
-    min(llm_attempts.ts)                        AS started,
-    count()                                     AS n_attempts,
-    countIf(decision = 'fallback')              AS n_fallbacks,
-    countIf(decision = 'retry')                 AS n_retries,
-    countIf(outcome = 'success') > 0            AS answered,
-    countIf(billable AND outcome != 'skipped')  AS n_billable,
-    sum(cost_usd)                               AS total_cost,
-    argMin(cost_usd, attempt)                   AS first_cost,
-    sumIf(cost_usd, decision = 'fallback')      AS fallback_cost,
-    sumIf(cost_usd, decision = 'retry')         AS retry_cost,
-    sumIf(cost_usd, outcome = 'success')        AS answer_cost,
-    sum(llm_attempts.duration_ms)               AS total_ms
+    toUInt64(0)                                         AS rkey,
+    llm_attempts.route                                  AS r_route,
+    llm_attempts.task                                   AS r_task,
+    llm_attempts.tenant                                 AS r_tenant,
+    llm_attempts.feature                                AS r_feature,
+    llm_attempts.model                                  AS r_model,
+    llm_attempts.provider                               AS r_provider,
+    llm_attempts.ts                                     AS started,
+    toUInt64(1)                                         AS n_attempts,
+    toUInt64(llm_attempts.decision = 'fallback')        AS n_fallbacks,
+    toUInt64(llm_attempts.decision = 'retry')           AS n_retries,
+    toUInt8(1)                                          AS answered,
+    toUInt64(llm_attempts.billable)                     AS n_billable,
+    toDecimal128(llm_attempts.cost_usd, 9)              AS total_cost,
+    toDecimal128(llm_attempts.cost_usd, 9)              AS first_cost,
+    toDecimal128(if(llm_attempts.decision = 'fallback', llm_attempts.cost_usd, 0), 9) AS fallback_cost,
+    toDecimal128(if(llm_attempts.decision = 'retry', llm_attempts.cost_usd, 0), 9)    AS retry_cost,
+    toDecimal128(llm_attempts.cost_usd, 9)              AS answer_cost,
+    llm_attempts.duration_ms                            AS total_ms
 FROM llm_attempts
 WHERE __REQUEST_SCOPE__
-GROUP BY request_id
+  AND llm_attempts.attempt = 1 AND llm_attempts.outcome = 'success'
+  AND __PRIMARY_SCOPE__
+UNION ALL
+SELECT
+    cityHash64(llm_attempts.request_id)                 AS rkey,
+    any(llm_attempts.route)                             AS r_route,
+    any(llm_attempts.task)                              AS r_task,
+    any(llm_attempts.tenant)                            AS r_tenant,
+    any(llm_attempts.feature)                           AS r_feature,
+    argMin(llm_attempts.model, llm_attempts.attempt)    AS r_model,
+    argMin(llm_attempts.provider, llm_attempts.attempt) AS r_provider,
+    min(llm_attempts.ts)                                AS started,
+    count()                                             AS n_attempts,
+    countIf(llm_attempts.decision = 'fallback')         AS n_fallbacks,
+    countIf(llm_attempts.decision = 'retry')            AS n_retries,
+    toUInt8(countIf(llm_attempts.outcome = 'success') > 0) AS answered,
+    countIf(llm_attempts.billable AND llm_attempts.outcome != 'skipped') AS n_billable,
+    toDecimal128(sum(llm_attempts.cost_usd), 9)         AS total_cost,
+    toDecimal128(argMin(llm_attempts.cost_usd, llm_attempts.attempt), 9) AS first_cost,
+    toDecimal128(sumIf(llm_attempts.cost_usd, llm_attempts.decision = 'fallback'), 9) AS fallback_cost,
+    toDecimal128(sumIf(llm_attempts.cost_usd, llm_attempts.decision = 'retry'), 9)    AS retry_cost,
+    toDecimal128(sumIf(llm_attempts.cost_usd, llm_attempts.outcome = 'success'), 9)   AS answer_cost,
+    sum(llm_attempts.duration_ms)                       AS total_ms
+FROM llm_attempts
+WHERE __REQUEST_SCOPE__
+  AND NOT (llm_attempts.attempt = 1 AND llm_attempts.outcome = 'success')
+GROUP BY rkey
 HAVING __PRIMARY_SCOPE__

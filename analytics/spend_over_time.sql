@@ -7,7 +7,7 @@ SELECT
     if({by_feature:Bool}, feature, '')   AS feature,
     if({by_model:Bool}, model, '')       AS model,
     if({by_provider:Bool}, provider, '') AS provider,
-    countIf(llm_attempts.decision = 'first') AS requests,
+    countIf(llm_attempts.attempt = 1)     AS requests,
     count()                              AS attempts,
     sum(llm_attempts.cost_usd)           AS cost_usd,
     sumIf(llm_attempts.cost_usd, llm_attempts.outcome != 'success') AS failed_cost_usd

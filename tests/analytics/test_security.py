@@ -183,6 +183,7 @@ def test_every_analytics_query_is_sql_text_from_a_sql_file() -> None:
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr in {"query", "execute"}
+                and "store" in ast.unparse(node.func.value)
                 and len(node.args) == 2
             ):
                 first = node.args[0]
