@@ -3,7 +3,7 @@
 Same contract as `analytics.jobs`: a window and filters in (the shared `__SCOPE__` clause, bound
 parameters only), an Arrow table out, SQL in the `interim_*.sql` files beside this module. They
 are kept apart so the analytics owners can fold each into a job of their own (an overview in one
-scan, fallback share in one pass and as a time series, the chain flow, failure reasons); the dashboard reaches
+scan, fallback share as a time series, the chain flow, failure reasons); the dashboard reaches
 them only through `dashboards/data.py`, so that swap is one line there.
 """
 
@@ -13,7 +13,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.jobs import DEFAULT_FALLBACK_THRESHOLD, DEFAULT_MIN_REQUESTS
 from analytics.scope import AnalyticsInputError, Filters, Window, base_params, choose, load_sql
 from routeledger.store import AttemptStore
 
@@ -29,7 +28,6 @@ __all__ = [
     "chain_flow",
     "failure_reasons",
     "fallback_over_time",
-    "fallback_share",
     "overview",
 ]
 
@@ -56,21 +54,6 @@ def fallback_over_time(
     params: dict[str, Any] = base_params(window, filters)
     params.update(by=choose(by, FALLBACK_DIMENSIONS, "dimension"), bucket_s=bucket_seconds(window))
     return store.query(load_sql("interim_fallback_over_time"), params)
-
-
-def fallback_share(
-    store: AttemptStore,
-    window: Window | None = None,
-    filters: Filters | None = None,
-    threshold: float = DEFAULT_FALLBACK_THRESHOLD,
-    min_requests: int = DEFAULT_MIN_REQUESTS,
-) -> pa.Table:
-    """`jobs.fallbacks`' rows (overall, route, primary model) in one pass over first attempts."""
-    if not 0 <= threshold <= 1 or min_requests < 0:
-        raise AnalyticsInputError("threshold must be a share in 0..1 and min_requests not negative")
-    params: dict[str, Any] = base_params(window, filters)
-    params.update(threshold=threshold, min_requests=min_requests)
-    return store.query(load_sql("interim_fallback_share"), params).drop_columns(["g"])
 
 
 def chain_flow(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:

@@ -25,6 +25,7 @@ from analytics import interim, jobs
 from analytics.alerts import alert_history
 from analytics.anomalies import detect_anomalies
 from analytics.jobs import Filters, Window
+from analytics.report import WeeklyReport, build_weekly_report
 from routeledger.analytics_config import AnomalyConfig
 from routeledger.config import RouteledgerConfig
 from routeledger.errors import QueryError
@@ -35,7 +36,8 @@ Job = Callable[..., pa.Table]
 #: Question → analytics function. The only place that knows which function answers what.
 JOBS: dict[str, Job] = {
     "cost": jobs.cost,
-    "fallbacks": interim.fallback_share,  # jobs.fallbacks: same rows, ~4x the CPU on 10M rows
+    "fallbacks": jobs.fallbacks,
+    "weekly_report": build_weekly_report,
     "budget_spend": jobs.budget_spend,
     "spend_over_time": jobs.spend_over_time,
     "latency": jobs.latency,
@@ -201,6 +203,11 @@ class Ledger:
                     since=row["ts"],
                 )
         return list(latest.values())
+
+    def weekly_report(self, now: datetime, filters: Filters) -> WeeklyReport:
+        """The chain-pruning report for the 7 days ending `now` (what `routeledger report weekly` writes)."""
+        report: WeeklyReport = self._call("weekly_report", self._source, (now, filters), (), self._store)
+        return report
 
     def hops(self, window: Window, filters: Filters) -> pa.Table:
         """Per chain step: requests through it, how many it answered, what it cost (from the flow)."""

@@ -1,59 +1,54 @@
-"""Reports: the latest weekly chain-pruning view: per chain step, how often it runs, how often it
-answers (rescues, for a fallback), and what it costs, over the last seven days."""
+"""Reports: the latest weekly chain-pruning report (the 7 days up to now): per route and hop, how
+often it runs, how often it rescues the request, what it costs; recommendations with the money each
+would save per week; the same report as Markdown or HTML to download."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from analytics.jobs import Window
+from analytics.report import render_html, render_markdown
 from dashboards.data import money
 from dashboards.views import View
 
-#: A backup step that ran at least this often and answered less than this share of its runs is
-#: named as a pruning candidate (seed 001: a hop that rarely rescues costs more than it saves).
-MIN_RUNS = 20
-RARE_RESCUE = 0.5
-
 
 def render(view: View) -> None:
-    # The same window as the sidebar's "Last 7 days", so the Fallbacks page's flow is reused from cache.
-    week = Window.last("7d", view.now)
-    st.caption(f"Week {week.since:%Y-%m-%d} → {week.until:%Y-%m-%d} (UTC), with the sidebar's filters.")
-    hops = view.ledger.hops(week, view.selection.filters).to_pylist()
-    if not hops:
+    report = view.ledger.weekly_report(view.now, view.selection.filters)
+    week = report.window
+    st.caption(f"Week {week.since:%Y-%m-%d %H:%M} → {week.until:%Y-%m-%d %H:%M} UTC, with the sidebar's filters.")
+    if not report.hops:
         st.info("No traffic in the last seven days.")
         return
-    backups = [h for h in hops if not h["step"].startswith("first")]
-    c1, c2 = st.columns(2)
-    c1.metric("Chain steps", f"{len(hops)}")
-    c2.metric(
-        "Answers from retries and fallbacks",
-        f"{sum(h['answered'] for h in backups):,} of {sum(h['runs'] for h in backups):,} runs",
+    backups = [h for h in report.hops if h["hop"] > 1]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Recommendations", f"{len(report.recommendations)}")
+    c2.metric("Savings per week", money(report.total_savings))
+    c3.metric(
+        "Rescues by retries and fallbacks",
+        f"{sum(h['rescues'] for h in backups):,} of {sum(h['runs'] for h in backups):,} runs",
     )
+    for r in report.recommendations:
+        st.warning(f"**{r.route}**: {r.action}. {r.detail} (saves {money(r.saves_usd)} per week)")
+    if not report.recommendations:
+        st.success("No chain changes recommended this week.")
+    st.subheader("Hops")
     st.dataframe(
         [
             {
-                "step": h["step"],
+                "route": h["route"],
+                "hop": h["hop"],
+                "model": h["model"],
                 "runs": h["runs"],
-                "answered": h["answered"],
-                "answer rate": f"{h['answered'] / h['runs']:.1%}" if h["runs"] else "-",
+                "answers": h["answers"],
+                "rescues": h["rescues"],
                 "cost": money(h["cost_usd"], 4),
-                "cost per answer": money(h["cost_usd"] / h["answered"], 4) if h["answered"] else "-",
+                "on failures": money(h["wasted_usd"], 4),
+                "p95": f"{h['p95_ms']:,.0f} ms",
             }
-            for h in hops
+            for h in report.hops
         ],
         hide_index=True,
         width="stretch",
     )
-    rarely = [
-        h for h in hops if not h["step"].startswith("first") and h["runs"] >= 20 and h["answered"] / h["runs"] < 0.5
-    ]
-    for h in rarely:
-        st.warning(
-            f"**{h['step']}** answered {h['answered']:,} of {h['runs']:,} times it ran and cost "
-            f"{money(h['cost_usd'])}: a candidate to remove or replace."
-        )
-    st.caption(
-        "The full weekly chain-pruning report with recommendations and savings is written by "
-        "`routeledger report weekly` (analytics); this page shows its hop table."
-    )
+    c1, c2 = st.columns(2)
+    c1.download_button("Download Markdown", render_markdown(report), "weekly-report.md", "text/markdown")
+    c2.download_button("Download HTML", render_html(report), "weekly-report.html", "text/html")

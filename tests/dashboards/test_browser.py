@@ -107,7 +107,7 @@ EXPECTED = {
     "Alerts & anomalies": ["fallback share 12.0% for route support"],
     "Budgets": ["96.8%", "acme today"],
     "Request explorer": [],
-    "Reports": ["15 of 15 runs"],
+    "Reports": ["15 of 15 runs", "Hops"],
 }
 
 

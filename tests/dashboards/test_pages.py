@@ -165,18 +165,20 @@ def test_request_explorer_timeline(dashboard: Dashboard) -> None:
     assert "No attempts recorded for request 'no-such-request'" in texts(clean(at))
 
 
-def test_reports_hop_table(dashboard: Dashboard) -> None:
+def test_reports_weekly_chain_pruning(dashboard: Dashboard) -> None:
     dashboard.seed()
     at = clean(run("reports"))
-    assert metrics(at) == {"Chain steps": "4", "Answers from retries and fallbacks": "15 of 15 runs"}
+    assert metrics(at)["Rescues by retries and fallbacks"] == "15 of 15 runs"
     rows = at.dataframe[0].value
-    hops = {s: (r, a) for s, r, a in zip(rows["step"], rows["runs"], rows["answered"], strict=True)}
+    columns = (rows["route"], rows["hop"], rows["model"], rows["runs"], rows["answers"], rows["rescues"])
+    hops = {(r, h, m): (n, a, x) for r, h, m, n, a, x in zip(*columns, strict=True)}
     assert hops == {
-        "first: beta-sonnet": (100, 88),
-        "fallback: alpha-4o": (12, 12),
-        "first: alpha-mini": (10, 7),
-        "retry: alpha-mini": (3, 3),
+        ("support", 1, "beta-sonnet"): (100, 88, 0),
+        ("support", 2, "alpha-4o"): (12, 12, 12),
+        ("summarize", 1, "alpha-mini"): (10, 7, 0),
+        ("summarize", 2, "alpha-mini"): (3, 3, 3),
     }
+    assert [b.label for b in at.get("download_button")] == ["Download Markdown", "Download HTML"]
 
 
 def test_switching_pages_in_one_session(dashboard: Dashboard) -> None:
