@@ -27,7 +27,8 @@ def render(view: View) -> None:
         f"{sum(h['rescues'] for h in backups):,} of {sum(h['runs'] for h in backups):,} runs",
     )
     for r in report.recommendations:
-        st.warning(f"**{r.route}**: {r.action}. {r.detail} (saves {money(r.saves_usd)} per week)")
+        where = "all routes" if r.route.strip("*") == "" else r.route
+        st.warning(f"**{where}**: {r.action}. {r.detail} (saves {money(r.saves_usd)} per week)")
     if not report.recommendations:
         st.success("No chain changes recommended this week.")
     st.subheader("Hops")
