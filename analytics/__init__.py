@@ -27,6 +27,11 @@ scoped caller sees only its own tenant whatever else it asks). Bad input raises
     budget_spend(store, by, filters, now)            budget            tenant|feature|route
     detect_anomalies(store, config, filters, now)    anomalies         anomaly with its evidence
 
+Beyond the jobs: `analytics.alerts` (`AlertManager(store, cfg.analytics).check()`,
+`alert_history(store, window)`, `run_alert_loop` / `start_alert_scheduler` for the service),
+`analytics.report` (`build_weekly_report(store, now, filters)` → `render_markdown` / `render_html`),
+`analytics.adhoc` (`export_parquet(store, out_dir, window)`, `run_query(out_dir, sql)`).
+
 `by` for the dimension jobs is a list (or comma string) from route, task, tenant, feature, model,
 provider. Money columns (`*_usd`) are Decimal; shares (`*_share`) are floats in 0..1.
 """

@@ -7,6 +7,8 @@
 -- Only those (~10% of requests) are grouped, by a 64-bit hash of their id (fixed-size keys
 -- aggregate several times faster than strings; a collision among millions of ids, p ~ n^2/2^65,
 -- would only merge two requests' statistics). Exact, and about ten times less work at 10M rows.
+-- Money stays Decimal(18, 9) per request (the column's type: up to $999,999,999 a request) so the
+-- two halves need no conversion; sums over requests widen to Decimal(38, 9) as usual.
 SELECT
     toUInt64(0)                                         AS rkey,
     llm_attempts.route                                  AS r_route,
@@ -21,11 +23,11 @@ SELECT
     toUInt64(llm_attempts.decision = 'retry')           AS n_retries,
     toUInt8(1)                                          AS answered,
     toUInt64(llm_attempts.billable)                     AS n_billable,
-    toDecimal128(llm_attempts.cost_usd, 9)              AS total_cost,
-    toDecimal128(llm_attempts.cost_usd, 9)              AS first_cost,
-    toDecimal128(if(llm_attempts.decision = 'fallback', llm_attempts.cost_usd, 0), 9) AS fallback_cost,
-    toDecimal128(if(llm_attempts.decision = 'retry', llm_attempts.cost_usd, 0), 9)    AS retry_cost,
-    toDecimal128(llm_attempts.cost_usd, 9)              AS answer_cost,
+    llm_attempts.cost_usd                               AS total_cost,
+    llm_attempts.cost_usd                               AS first_cost,
+    llm_attempts.cost_usd * (llm_attempts.decision = 'fallback') AS fallback_cost,
+    llm_attempts.cost_usd * (llm_attempts.decision = 'retry')    AS retry_cost,
+    llm_attempts.cost_usd                               AS answer_cost,
     llm_attempts.duration_ms                            AS total_ms
 FROM llm_attempts
 WHERE __REQUEST_SCOPE__
@@ -46,11 +48,11 @@ SELECT
     countIf(llm_attempts.decision = 'retry')            AS n_retries,
     toUInt8(countIf(llm_attempts.outcome = 'success') > 0) AS answered,
     countIf(llm_attempts.billable AND llm_attempts.outcome != 'skipped') AS n_billable,
-    toDecimal128(sum(llm_attempts.cost_usd), 9)         AS total_cost,
-    toDecimal128(argMin(llm_attempts.cost_usd, llm_attempts.attempt), 9) AS first_cost,
-    toDecimal128(sumIf(llm_attempts.cost_usd, llm_attempts.decision = 'fallback'), 9) AS fallback_cost,
-    toDecimal128(sumIf(llm_attempts.cost_usd, llm_attempts.decision = 'retry'), 9)    AS retry_cost,
-    toDecimal128(sumIf(llm_attempts.cost_usd, llm_attempts.outcome = 'success'), 9)   AS answer_cost,
+    toDecimal64(sum(llm_attempts.cost_usd), 9)          AS total_cost,
+    argMin(llm_attempts.cost_usd, llm_attempts.attempt) AS first_cost,
+    toDecimal64(sumIf(llm_attempts.cost_usd, llm_attempts.decision = 'fallback'), 9) AS fallback_cost,
+    toDecimal64(sumIf(llm_attempts.cost_usd, llm_attempts.decision = 'retry'), 9)    AS retry_cost,
+    toDecimal64(sumIf(llm_attempts.cost_usd, llm_attempts.outcome = 'success'), 9)   AS answer_cost,
     sum(llm_attempts.duration_ms)                       AS total_ms
 FROM llm_attempts
 WHERE __REQUEST_SCOPE__

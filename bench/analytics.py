@@ -136,7 +136,7 @@ def main() -> None:
         ("double charges (top 100)", lambda: jobs.double_charges(store, all_time)),
         ("unit economics by task", lambda: jobs.unit_economics(store, prices, "task", all_time)),
         ("request explorer", lambda: jobs.request_attempts(store, f"r{requests // 2}")),
-        ("budget spend by tenant", lambda: jobs.budget_spend(store, "tenant", None, END)),
+        ("budget spend by tenant (month)", lambda: jobs.budget_spend(store, "tenant", None, END - timedelta(hours=1))),
         ("anomalies (1h vs 24h)", lambda: detect_anomalies(store, None, None, END)),
         ("cost, one route, 7d", lambda: jobs.cost(store, ("model",), week, one_route)),
         ("fallback share, one route, 7d", lambda: jobs.fallback_share(store, "model", week, one_route)),

@@ -212,3 +212,25 @@ def test_cli_alerts_check_and_history(
     assert receiver.posts("/ops")[0]["status"] == "firing"
     history = runner.invoke(app, ["alerts", "history", "--window", "all", "--json", "--config", str(path)])
     assert history.exit_code == 0 and json.loads(history.output)[0]["status"] == "firing"
+
+
+def test_anomaly_rules_fire_with_evidence_and_resolve_when_quiet(store: ChdbAttemptStore, receiver: Receiver) -> None:
+    seed_traffic(store)  # support's second hour: 12 of 40 fell back, above the 5% line
+    config = AnalyticsConfig.model_validate(
+        {
+            "anomalies": {"min_requests": 20},
+            "alerts": {
+                "rules": {"anomalies": {"metric": "anomaly", "scope": "route", "cooldown": "1h"}},
+                "webhooks": {"ops": {"url": f"{receiver.url}/ops"}},
+            },
+        }
+    )
+    clock = Clock(T0 + timedelta(hours=2))
+    manager = AlertManager(store, config, clock=clock, sleep=lambda _: None)
+    assert [(e.status, e.alert_key) for e in manager.check()] == [("firing", "threshold:fallback_share:route:support")]
+    fired = receiver.posts("/ops")[0]
+    assert (fired["value"], fired["threshold"], fired["requests"]) == (0.3, 0.05, 40)
+    clock.now = T0 + timedelta(hours=6)  # nothing in the window any more
+    [resolved] = manager.check()
+    assert (resolved.status, resolved.alert_key) == ("resolved", "threshold:fallback_share:route:support")
+    assert receiver.posts("/ops")[-1]["message"].startswith("recovered: threshold:fallback_share back to normal")

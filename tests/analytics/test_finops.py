@@ -251,3 +251,26 @@ def test_cli_jobs_print_json_and_refuse_unknowns(
     ]:
         bad = runner.invoke(app, ["analytics", *args, "--config", str(path)])
         assert bad.exit_code == 2 and message in bad.output, bad.output
+
+
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        ({"colour": 1}, "analytics.colour"),
+        ({"anomalies": {"window": "soon"}}, "analytics.anomalies.window"),
+        ({"alerts": {"rules": {"r": {"metric": "vibes"}}}}, "analytics.alerts.rules.r.metric"),
+        ({"unit_economics": {"tasks": {"support_chat": {"price_usd": -1}}}}, "price_usd"),
+    ],
+)
+def test_the_analytics_config_section_is_strict(section: dict[str, object], field: str) -> None:
+    from routeledger.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        make_config("http://127.0.0.1:9", analytics=section)
+
+
+def test_the_default_analytics_config_runs_the_demo() -> None:
+    config = make_config("http://127.0.0.1:9")
+    rule = config.analytics.alerts.rules["fallback_share"]
+    assert (rule.metric, rule.scope, rule.threshold, rule.window) == ("fallback_share", "route", 0.05, "1h")
+    assert config.analytics.anomalies.fallback_share_threshold == 0.05
