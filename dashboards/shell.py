@@ -117,7 +117,7 @@ def _sidebar(config: RouteledgerConfig, known: Known, now: datetime) -> tuple[Pa
         values[name] = [*chosen, *(v for v in from_url if v not in options)]
     refresh = bar.toggle(f"Auto-refresh every {config.dashboard.refresh_s} s", key="auto_refresh")
     selection = parse_selection(values, known, now, default, custom)
-    _sync_url(slug, window_key, selection)
+    _sync_url(slug, selection)
     if problems:
         selection = Selection(
             selection.window, selection.filters, selection.window_key, (*problems, *selection.problems)
@@ -126,7 +126,7 @@ def _sidebar(config: RouteledgerConfig, known: Known, now: datetime) -> tuple[Pa
     return page, selection, refresh
 
 
-def _sync_url(slug: str, window_key: str, selection: Selection) -> None:
+def _sync_url(slug: str, selection: Selection) -> None:
     """Keep the URL in step with the sidebar so the address bar is a shareable link."""
     wanted: dict[str, str | list[str]] = {"page": slug, "window": selection.window_key}
     for name, attr in FILTER_FIELDS.items():
