@@ -109,7 +109,7 @@ def attempt_timeline(table: pa.Table) -> Any:
         .encode(
             x=alt.X("ts:T", title=None),
             x2="end:T",
-            y=alt.Y("step:N", sort=None, title=None),
+            y=alt.Y("step:N", sort=None, title=None, axis=alt.Axis(labelLimit=320)),
             color=alt.Color(
                 "outcome:N",
                 scale=alt.Scale(

@@ -87,9 +87,13 @@ def served(store: ChdbAttemptStore, tmp_path: Path) -> Iterator[str]:
         collector.stop()
 
 
-#: True once nothing is a loading skeleton and every table, vega and plotly chart has drawn.
+#: True once the script run is over, no element of the previous run is left (stale), nothing is a
+#: loading skeleton and every table, vega and plotly chart has drawn.
 DRAWN = """() => {
   const all = (sel) => Array.from(document.querySelectorAll(sel));
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (all('[data-stale="true"]').length) return false;  // the previous page's elements, fading out
   if (all('[data-testid="stSkeleton"]').length) return false;
   if (all('[data-testid="stDataFrame"]').some((e) => !e.querySelector('canvas'))) return false;
   if (all('[data-testid="stPlotlyChart"]').some((e) => !e.querySelector('.main-svg'))) return false;
