@@ -87,7 +87,7 @@ def find_anomalies(
         params = base_params(Window(since, until), filters)
         params.update(by=scope, bucket_us=int(width / timedelta(microseconds=1)))
         series: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
-        for row in store.query(load_sql("anomaly_series"), params).to_pylist():
+        for row in store.query(load_sql("anomaly_series", key=f"r_{scope}"), params).to_pylist():
             series[row["name"]][int(row["window_index"])] = row
         for name, windows in sorted(series.items()):
             found.extend(_judge(cfg, scope, name, windows, until - width, until))

@@ -3,7 +3,7 @@
 -- sum of a request's attempt durations, what the user waited).
 WITH per_request AS (__PER_REQUEST__)
 SELECT
-    if({by:String} = 'model', r_model, r_route)   AS name,
+    __KEY__                                       AS name,
     intDiv(toUnixTimestamp64Micro({until:DateTime64(6, 'UTC')}) - 1 - toUnixTimestamp64Micro(started),
            {bucket_us:UInt64})                    AS window_index,
     count()                                       AS requests,

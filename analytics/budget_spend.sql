@@ -1,7 +1,7 @@
 -- Spend per tenant (or feature, or route) today, this ISO week and this month (UTC), with the
--- period starts bound by the caller so "today" is the caller's clock, not the server's.
+-- grouping column put in from a closed set (__KEY__) and the period starts bound by the caller so "today" is the caller's clock, not the server's.
 SELECT
-    multiIf({by:String} = 'tenant', tenant, {by:String} = 'feature', feature, route) AS name,
+    __KEY__                                                                             AS name,
     sumIf(llm_attempts.cost_usd, llm_attempts.ts >= {day_start:DateTime64(6, 'UTC')})   AS today_usd,
     sumIf(llm_attempts.cost_usd, llm_attempts.ts >= {week_start:DateTime64(6, 'UTC')})  AS week_usd,
     sumIf(llm_attempts.cost_usd, llm_attempts.ts >= {month_start:DateTime64(6, 'UTC')}) AS month_usd,

@@ -1,17 +1,10 @@
 -- Fallback and retry share of requests, by one key chosen from a closed set (bound as a string):
 -- overall, route, task, tenant, feature, model or provider (the primary's), or hour of day (UTC).
+-- __KEY__ is that key's column expression, from the constant table in jobs.py.
 WITH per_request AS (__PER_REQUEST__)
 SELECT
     {by:String} AS scope,
-    multiIf(
-        {by:String} = 'route', r_route,
-        {by:String} = 'task', r_task,
-        {by:String} = 'tenant', r_tenant,
-        {by:String} = 'feature', r_feature,
-        {by:String} = 'model', r_model,
-        {by:String} = 'provider', r_provider,
-        {by:String} = 'hour', leftPad(toString(toHour(started)), 2, '0'),
-        '')                                  AS name,
+    __KEY__                                  AS name,
     count()                                  AS requests,
     countIf(n_fallbacks > 0)                 AS fallbacks,
     countIf(n_retries > 0)                   AS retries,

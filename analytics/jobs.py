@@ -55,6 +55,12 @@ DEFAULT_FALLBACK_THRESHOLD = 0.05
 DEFAULT_MIN_REQUESTS = 20
 #: Keys `fallback_share` can group by (`hour` is the UTC hour of day the request started).
 SHARE_KEYS = ("overall", "route", "task", "tenant", "feature", "model", "provider", "hour")
+#: Each key's column in the per-request rows (SQL text from here, chosen by a checked key).
+SHARE_KEY_COLUMNS = {
+    "overall": "''",
+    **{k: f"r_{k}" for k in ("route", "task", "tenant", "feature", "model", "provider")},
+    "hour": "leftPad(toString(toHour(started)), 2, '0')",
+}
 #: Time buckets for `spend_over_time`, in seconds.
 BUCKETS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 #: Outputs longer than this many tokens count as over-long unless the caller says otherwise.
@@ -79,7 +85,7 @@ def _by_dims(store: AttemptStore, name: str, by: Sequence[str] | str, params: di
     """
     dims = () if by == () else parse_dimensions(by)
     params.update(dimension_params(dims))
-    table = store.query(load_sql(name), params)
+    table = store.query(load_sql(name, dims), params)
     return table.drop_columns([d for d in DIMENSIONS if d not in dims])
 
 
@@ -120,7 +126,7 @@ def spend_over_time(
     dims = parse_dimensions(by) if (by if isinstance(by, str) else list(by)) else ()
     params = base_params(window, filters)
     params.update(dimension_params(dims), bucket_s=width)
-    table = store.query(load_sql("spend_over_time"), params)
+    table = store.query(load_sql("spend_over_time", dims), params)
     return table.drop_columns([d for d in DIMENSIONS if d not in dims])
 
 
@@ -151,7 +157,7 @@ def fallback_share(
     _check_share(threshold, min_requests)
     params = base_params(window, filters)
     params.update(by=choose(by, SHARE_KEYS, "grouping"), threshold=threshold, min_requests=min_requests)
-    return store.query(load_sql("fallback_share"), params)
+    return store.query(load_sql("fallback_share", key=SHARE_KEY_COLUMNS[by]), params)
 
 
 def transitions(
@@ -238,7 +244,7 @@ def unit_economics(
     params["by"] = choose(by, ("task", "feature"), "grouping")
     if not 0 <= buffer_min <= 1:
         raise AnalyticsInputError("buffer_min must be a share between 0 and 1")
-    table = store.query(load_sql("unit_economics"), params)
+    table = store.query(load_sql("unit_economics", key=f"r_{by}"), params)
     price_col: list[Decimal | None] = []
     margin_col: list[Decimal | None] = []
     share_col: list[float | None] = []
@@ -289,4 +295,4 @@ def budget_spend(
     params = base_params(Window(min(week, month), at + timedelta(seconds=1)), filters)
     params.update(by=choose(by, ("tenant", "feature", "route"), "grouping"), day_start=day)
     params.update(week_start=week, month_start=month)
-    return store.query(load_sql("budget_spend"), params)
+    return store.query(load_sql("budget_spend", key=f"llm_attempts.{by}"), params)

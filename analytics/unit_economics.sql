@@ -2,7 +2,7 @@
 -- string); prices, margin and the buffer check are joined in Python from the config.
 WITH per_request AS (__PER_REQUEST__)
 SELECT
-    if({by:String} = 'task', r_task, r_feature) AS name,
+    __KEY__                                     AS name,
     count()                                     AS requests,
     countIf(answered)                           AS answers,
     sum(total_cost)                             AS cost_usd,
