@@ -137,6 +137,35 @@ def demo(
     raise typer.Exit(code)
 
 
+@app.command()
+def dashboard(
+    config: ConfigOption = Path(DEFAULT_CONFIG_PATH),
+    host: HostOption = None,
+    port: PortOption = None,
+    ready_file: ReadyOption = None,
+    allow_anonymous: Annotated[
+        bool, typer.Option("--allow-anonymous", help="Serve beyond localhost without a password.")
+    ] = False,
+) -> None:
+    """Run the FinOps dashboard (Streamlit) over the ledger: the running service's store or ClickHouse."""
+    from dashboards.launch import run_dashboard
+
+    cfg = _config(config)
+    dash = cfg.dashboard
+    try:
+        code = run_dashboard(
+            cfg,
+            config,
+            host or dash.host,
+            dash.port if port is None else port,
+            ready_file,
+            allow_anonymous=allow_anonymous,
+        )
+    except RouteledgerError as exc:
+        raise _fail(str(exc), 2) from None
+    raise typer.Exit(code)
+
+
 @config_app.command("check")
 def config_check(config: ConfigOption = Path(DEFAULT_CONFIG_PATH)) -> None:
     """Validate the configuration file (exit 2 with the faulty field if invalid)."""

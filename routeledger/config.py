@@ -333,6 +333,28 @@ class StoreConfig(StrictModel):
     ttl_days: int = Field(default=0, ge=0, le=36_500)
 
 
+class DashboardConfig(StrictModel):
+    """`routeledger dashboard`: where it listens, how fresh its numbers are, who may see them."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8501, ge=0, le=65535)
+    #: Environment variable holding the access password (or token). Unset or empty: no gate, which
+    #: is only allowed on a loopback host; the secret itself never sits in the file.
+    password_env: str = "ROUTELEDGER_DASHBOARD_PASSWORD"  # noqa: S105 - a variable name
+    #: Query results are reused for this many seconds; the ledger changes every few hundred ms,
+    #: but people read a page for minutes, and a 10M-row scan should not run per click.
+    cache_ttl_s: float = Field(default=60.0, gt=0, le=86400)
+    #: Auto-refresh period when the viewer turns it on, in seconds; below the cache TTL a refresh
+    #: shows the cached numbers again.
+    refresh_s: int = Field(default=60, ge=5, le=86400)
+    #: The time range pages open with: 30m, 24h, 7d, 4w or all.
+    default_window: str = Field(default="7d", pattern=r"^(all|[1-9][0-9]*[mhdw])$")
+
+    def password(self, environ: Mapping[str, str] | None = None) -> str | None:
+        env = os.environ if environ is None else environ
+        return env.get(self.password_env) or None
+
+
 class ModelProfile(StrictModel):
     """How a simulated model answers: latency profile, size of the answer, its context window."""
 
@@ -412,6 +434,7 @@ class RouteledgerConfig(StrictModel):
     router: RouterServerConfig = RouterServerConfig()
     collector: CollectorConfig = CollectorConfig()
     store: StoreConfig = StoreConfig()
+    dashboard: DashboardConfig = DashboardConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
 

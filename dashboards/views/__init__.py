@@ -1,0 +1,47 @@
+"""The dashboard's pages, one module each; every page is `render(view)` over the `Ledger`.
+
+`PAGES` is the navigation order. Pages only call `view.ledger` methods and draw; the shell around
+them (dashboards/shell.py) turns any failure into a message on the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from dashboards.data import Ledger
+from dashboards.filters import Selection
+from routeledger.config import RouteledgerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What a page gets: the ledger, the sidebar selection, the config (budgets), the clock."""
+
+    ledger: Ledger
+    selection: Selection
+    config: RouteledgerConfig
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    slug: str
+    title: str
+    render: Callable[[View], None]
+
+
+def pages() -> tuple[Page, ...]:
+    from dashboards.views import alerts, budgets, cost, explorer, fallbacks, latency, overview, reports
+
+    return (
+        Page("overview", "Overview", overview.render),
+        Page("cost", "Cost", cost.render),
+        Page("fallbacks", "Fallbacks", fallbacks.render),
+        Page("latency", "Latency", latency.render),
+        Page("alerts", "Alerts & anomalies", alerts.render),
+        Page("budgets", "Budgets", budgets.render),
+        Page("explorer", "Request explorer", explorer.render),
+        Page("reports", "Reports", reports.render),
+    )
