@@ -1,7 +1,8 @@
 """End to end in a real browser: the collector owns the seeded store and announces itself in
 `service.json`; `routeledger dashboard` (a real `streamlit run`) reads through it on a free
 127.0.0.1 port; Debian's headless Chromium, driven by playwright, opens it, switches pages, checks
-the key numbers on screen and saves a screenshot of each page to docs/screenshots/.
+the key numbers on screen and saves a screenshot of each page (to docs/screenshots/ with
+ROUTELEDGER_SCREENSHOTS=1, for the README).
 
 Needs `/usr/bin/chromium` (`apt-get install -y chromium`, done by .ci/run); playwright never
 downloads a browser here.
@@ -29,6 +30,8 @@ from routeledger.store.embedded import ChdbAttemptStore
 from tests.dashboards.conftest import FALLBACK_REQUEST, seed_rows, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Screenshots go to docs/screenshots/ only when asked (`ROUTELEDGER_SCREENSHOTS=1`), so a test run
+#: never rewrites tracked files; otherwise to the test's own temporary directory.
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -115,10 +118,11 @@ EXPECTED = {
 }
 
 
-def test_dashboard_in_headless_chromium(served: str) -> None:
+def test_dashboard_in_headless_chromium(served: str, tmp_path: Path) -> None:
     from playwright.sync_api import Page, sync_playwright
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shots = SCREENSHOTS if os.environ.get("ROUTELEDGER_SCREENSHOTS") == "1" else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
 
     def shows(page: Page, title: str, texts: list[str], table: bool = True) -> None:
         main = page.get_by_test_id("stMain")
@@ -148,6 +152,6 @@ def test_dashboard_in_headless_chromium(served: str) -> None:
                     box.press("Enter")
                     shows(page, title, ["$11.000000", "answered", "4,000 / 1,000"])
                 slug = title.lower().replace(" & ", "-").replace(" ", "-")
-                page.screenshot(path=str(SCREENSHOTS / f"{slug}.png"), full_page=True)
+                page.screenshot(path=str(shots / f"{slug}.png"), full_page=True)
         finally:
             browser.close()
