@@ -49,14 +49,11 @@ START_DEADLINE_S = 90.0
 #: Longest a page may take to show its numbers in the browser (first render, cold cache, small data).
 PAGE_DEADLINE_MS = 30_000
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
-)
-
 
 @pytest.fixture
 def served(store: ChdbAttemptStore, tmp_path: Path) -> Iterator[str]:
     """Seeded store → collector (service.json) → `routeledger dashboard --port 0`; yields its URL."""
+    assert Path(CHROMIUM).exists(), f"needs Debian's chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
     from collector.app import create_app
 
     store.insert_attempts(rows_to_arrow(seed_rows(datetime.now(UTC))), "browser-seed")
