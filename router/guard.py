@@ -25,7 +25,7 @@ from enum import StrEnum
 from routeledger.config import RouteConfig, RouteledgerConfig
 from routeledger.guardrails import BudgetConfig, CeilingConfig, ClassPolicy, FailureMode, TrafficClass
 from routeledger.pricing import Usage
-from router.auth import ANONYMOUS, Authenticator, Principal
+from router.auth import Authenticator, Principal
 from router.context import RequestContext
 from router.errors import GatewayError
 from router.outcome import AttemptOutcome
@@ -54,17 +54,21 @@ class Decision:
     reason: str
 
 
-def budget_scopes(principal: Principal, tenant: str, tenant_budget: BudgetConfig, now: datetime) -> list[Scope]:
-    """Every budget a request spends against: its tenant's and its key's, per UTC day and month."""
-    day, month = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m")
+def period_scopes(owner: str, budget: BudgetConfig, now: datetime) -> list[Scope]:
+    """One owner's budgets (`tenant:acme`, `key:billing-app`) for the current UTC day and month."""
     scopes = []
-    for owner, budget in ((f"tenant:{tenant}", tenant_budget), (f"key:{principal.key}", principal.budget)):
-        if owner in ("key:", "tenant:"):
-            continue
-        if budget.daily_usd is not None:
-            scopes.append(Scope(f"{owner}:day:{day}", to_nanos(budget.daily_usd)))
-        if budget.monthly_usd is not None:
-            scopes.append(Scope(f"{owner}:month:{month}", to_nanos(budget.monthly_usd)))
+    if budget.daily_usd is not None:
+        scopes.append(Scope(f"{owner}:day:{now:%Y-%m-%d}", to_nanos(budget.daily_usd)))
+    if budget.monthly_usd is not None:
+        scopes.append(Scope(f"{owner}:month:{now:%Y-%m}", to_nanos(budget.monthly_usd)))
+    return scopes
+
+
+def budget_scopes(principal: Principal, tenant: str, tenant_budget: BudgetConfig, now: datetime) -> list[Scope]:
+    """Every budget a request spends against: its tenant's and (with a key) its key's."""
+    scopes = period_scopes(f"tenant:{tenant}", tenant_budget, now)
+    if principal.key:
+        scopes += period_scopes(f"key:{principal.key}", principal.budget, now)
     return scopes
 
 
@@ -142,11 +146,9 @@ class Guardrails:
         config = self.config
         scopes: list[Scope] = []
         for name, tenant in config.tenants.items():
-            scopes += budget_scopes(ANONYMOUS, name, tenant.budget, now)
+            scopes += period_scopes(f"tenant:{name}", tenant.budget, now)
         for name, key in config.keys.items():
-            scopes += budget_scopes(
-                Principal(name, key.tenant, key.routes, key.classes, key.rpm, key.budget), "", BudgetConfig(), now
-            )
+            scopes += period_scopes(f"key:{name}", key.budget, now)
         usage = await self.state.usage([s.key for s in scopes]) if scopes else {}
         thresholds = config.guardrails.thresholds
         report = []

@@ -130,26 +130,12 @@ class SpanRecorder:
     def start_request(self, ctx: RequestContext) -> Any:
         if self._lean is not None:
             return self._start_lean(ctx)
-        span = self._tracer.start_span(
+        return self._tracer.start_span(
             "POST /v1/chat/completions",
             kind=SpanKind.SERVER,
             start_time=ctx.start_ns,
-            attributes={
-                sc.HTTP_REQUEST_METHOD: "POST",
-                sc.HTTP_ROUTE: "/v1/chat/completions",
-                sc.REQUEST_ID: ctx.request_id,
-                sc.ROUTE: ctx.route_name,
-                sc.TASK: ctx.route.task,
-                sc.TENANT: ctx.tenant,
-                sc.FEATURE: ctx.feature,
-                sc.TRAFFIC_CLASS: ctx.traffic_class,
-            },
+            attributes=request_attributes(ctx),
         )
-        if ctx.client_retries:
-            span.set_attribute(sc.CLIENT_RETRY_COUNT, ctx.client_retries)
-        if ctx.key:
-            span.set_attribute(sc.API_KEY, ctx.key)
-        return span
 
     def export_stats(self) -> dict[str, int]:
         """Counters of the lean exporter: recorded, exported, spooled, resent, rejected, dropped..."""
@@ -163,20 +149,7 @@ class SpanRecorder:
         return stats
 
     def _start_lean(self, ctx: RequestContext) -> LeanRequestSpan:
-        attributes: dict[str, Any] = {
-            sc.HTTP_REQUEST_METHOD: "POST",
-            sc.HTTP_ROUTE: "/v1/chat/completions",
-            sc.REQUEST_ID: ctx.request_id,
-            sc.ROUTE: ctx.route_name,
-            sc.TASK: ctx.route.task,
-            sc.TENANT: ctx.tenant,
-            sc.FEATURE: ctx.feature,
-            sc.TRAFFIC_CLASS: ctx.traffic_class,
-        }
-        if ctx.client_retries:
-            attributes[sc.CLIENT_RETRY_COUNT] = ctx.client_retries
-        if ctx.key:
-            attributes[sc.API_KEY] = ctx.key
+        attributes = request_attributes(ctx)
         bits = self._ids.getrandbits
         return LeanRequestSpan(
             (bits(128) | 1).to_bytes(16, "big"), (bits(64) | 1).to_bytes(8, "big"), ctx.start_ns, attributes
@@ -279,6 +252,25 @@ class SpanRecorder:
         if self._strict:
             raise
         log.exception("could not record the %s; the request is unaffected", what)
+
+
+def request_attributes(ctx: RequestContext) -> dict[str, Any]:
+    """The attribute set of a request (SERVER) span, on either export path."""
+    attributes: dict[str, Any] = {
+        sc.HTTP_REQUEST_METHOD: "POST",
+        sc.HTTP_ROUTE: "/v1/chat/completions",
+        sc.REQUEST_ID: ctx.request_id,
+        sc.ROUTE: ctx.route_name,
+        sc.TASK: ctx.route.task,
+        sc.TENANT: ctx.tenant,
+        sc.FEATURE: ctx.feature,
+        sc.TRAFFIC_CLASS: ctx.traffic_class,
+    }
+    if ctx.client_retries:
+        attributes[sc.CLIENT_RETRY_COUNT] = ctx.client_retries
+    if ctx.key:
+        attributes[sc.API_KEY] = ctx.key
+    return attributes
 
 
 def attempt_attributes(ctx: RequestContext, outcome: AttemptOutcome) -> Mapping[str, Any]:
