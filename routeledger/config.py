@@ -267,6 +267,10 @@ class TelemetryConfig(StrictModel):
     spool_dir: str = ".routeledger/spool/router"
     #: Disk budget of that spool, bytes; past it spans are dropped and counted.
     spool_budget_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    #: Journal each attempt before it is sent (in the spool directory), so a router killed with
+    #: attempts in flight or spans not yet exported re-sends them, or records them as `incomplete`,
+    #: on restart (lean exporter with a spool only).
+    attempt_journal: bool = True
     #: Per-request export timeout, seconds.
     export_timeout_s: float = Field(default=10.0, gt=0)
     #: Environment variable with the collector's bearer token (sent when set; the collector's

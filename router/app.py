@@ -133,10 +133,14 @@ class RouterApp:
         def on_skip(skip: Skip) -> None:
             recorder.record_skip(span, skip.model, skip.reason)
 
+        def on_begin(outcome: AttemptOutcome) -> None:
+            recorder.begin_attempt(ctx, span, outcome)
+
+        begin = on_begin if recorder.journaling else None
         if chat.stream:
-            await self._stream(ctx, chat, raw, receive, send, span, on_attempt, on_skip, guard)
+            await self._stream(ctx, chat, raw, receive, send, span, on_attempt, on_skip, guard, begin)
             return
-        result = await engine.run(ctx, chat, raw, on_attempt, on_skip, guard)
+        result = await engine.run(ctx, chat, raw, on_attempt, on_skip, guard, begin)
         attempts = len(result.attempts)
         self._record_decisions(span, guard, result.error)
         if result.answer is None or result.answer.completion is None:
@@ -241,10 +245,11 @@ class RouterApp:
         on_attempt: Callable[[AttemptOutcome], None],
         on_skip: Callable[[Skip], None],
         guard: RequestGuard,
+        on_begin: Callable[[AttemptOutcome], None] | None,
     ) -> None:
         engine: Engine = self.state.engine
         recorder: SpanRecorder = self.state.recorder
-        start = await engine.run_stream(ctx, chat, raw, on_attempt, on_skip, guard)
+        start = await engine.run_stream(ctx, chat, raw, on_attempt, on_skip, guard, on_begin)
         self._record_decisions(span, guard, start.error)
         if start.live is None:
             error = retry_later(guard, start.error or GatewayError(502, "No answer.", "upstream_error"))

@@ -38,7 +38,7 @@ from router.context import RequestContext
 from router.errors import GatewayError
 from router.guard import RequestGuard
 from router.handoff import handoff_body, handoff_max_tokens
-from router.outcome import AttemptOutcome, guardrail_stop
+from router.outcome import AttemptOutcome, guardrail_stop, started
 from router.providers.base import Completion, UpstreamError
 from router.relay import LiveStream, open_stream
 from router.state import Reservation
@@ -51,6 +51,8 @@ ZERO = Decimal(0)
 AttemptSink = Callable[[AttemptOutcome], None]
 #: Called with each model passed over without an attempt (quarantined, saturated).
 SkipSink = Callable[[Skip], None]
+#: Called just before an attempt is sent, with the `incomplete` outcome it would leave behind.
+BeginSink = Callable[[AttemptOutcome], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,7 @@ class Engine:
         on_attempt: AttemptSink,
         on_skip: SkipSink,
         guard: RequestGuard | None = None,
+        on_begin: BeginSink | None = None,
     ) -> Result:
         chain = self.chain(ctx, request, raw, guard)
         attempts: list[AttemptOutcome] = []
@@ -126,7 +129,7 @@ class Engine:
             step: Plan | Stop = chain.first()
             while isinstance(step, Plan):
                 _report_skips(chain, on_skip)
-                outcome = await self._attempt(ctx, chain, step, request, raw, len(attempts) + 1, guard)
+                outcome = await self._attempt(ctx, chain, step, request, raw, len(attempts) + 1, guard, on_begin)
                 if isinstance(outcome, GatewayError):
                     on_attempt(guardrail_stop(len(attempts) + 1, step.decision, step.target, outcome))
                     return Result(tuple(attempts), None, outcome)
@@ -148,6 +151,7 @@ class Engine:
         on_attempt: AttemptSink,
         on_skip: SkipSink,
         guard: RequestGuard | None = None,
+        on_begin: BeginSink | None = None,
     ) -> StreamStart:
         chain = self.chain(ctx, request, raw, guard)
         attempts: list[AttemptOutcome] = []
@@ -156,15 +160,15 @@ class Engine:
             step: Plan | Stop = chain.first()
             while isinstance(step, Plan):
                 _report_skips(chain, on_skip)
-                started = await self._stream_attempt(ctx, chain, step, request, raw, len(attempts) + 1, guard)
-                if isinstance(started, GatewayError):
-                    on_attempt(guardrail_stop(len(attempts) + 1, step.decision, step.target, started))
-                    return StreamStart(tuple(attempts), None, started)
-                if isinstance(started, LiveStream):
-                    return StreamStart(tuple(attempts), started, None)
-                attempts.append(started)
-                on_attempt(started)
-                step = chain.after(started, step.target)
+                opened = await self._stream_attempt(ctx, chain, step, request, raw, len(attempts) + 1, guard, on_begin)
+                if isinstance(opened, GatewayError):
+                    on_attempt(guardrail_stop(len(attempts) + 1, step.decision, step.target, opened))
+                    return StreamStart(tuple(attempts), None, opened)
+                if isinstance(opened, LiveStream):
+                    return StreamStart(tuple(attempts), opened, None)
+                attempts.append(opened)
+                on_attempt(opened)
+                step = chain.after(opened, step.target)
             _report_skips(chain, on_skip)
             return StreamStart(tuple(attempts), None, step.error)
         finally:
@@ -225,6 +229,7 @@ class Engine:
         raw: dict[str, Any],
         index: int,
         guard: RequestGuard | None = None,
+        on_begin: BeginSink | None = None,
     ) -> AttemptOutcome | GatewayError:
         http_request, max_tokens, prompt_tokens = self._prepare(ctx, plan, request, raw, index)
         reservation = await self._guard_before(guard, plan, request, max_tokens, prompt_tokens, index)
@@ -233,7 +238,9 @@ class Engine:
         if plan.delay_s:
             await asyncio.sleep(plan.delay_s)
         first_byte, total = self._deadlines(ctx, plan)
-        start_ns, started = time.time_ns(), time.monotonic()
+        start_ns, started_at = time.time_ns(), time.monotonic()
+        if on_begin is not None:
+            on_begin(started(index, plan.decision, plan.target, start_ns, plan.reason, ctx.stream))
         status, completion, upstream_error, failure, error_type = 0, None, None, None, ""
         try:
             answer = await self.upstream.post(http_request, first_byte, total)
@@ -258,7 +265,7 @@ class Engine:
             plan,
             index,
             start_ns,
-            time.monotonic() - started,
+            time.monotonic() - started_at,
             status,
             failure,
             error_type,
@@ -281,6 +288,7 @@ class Engine:
         raw: dict[str, Any],
         index: int,
         guard: RequestGuard | None = None,
+        on_begin: BeginSink | None = None,
     ) -> AttemptOutcome | LiveStream | GatewayError:
         http_request, max_tokens, prompt_tokens = self._prepare(ctx, plan, request, raw, index)
         reservation = await self._guard_before(guard, plan, request, max_tokens, prompt_tokens, index)
@@ -289,17 +297,19 @@ class Engine:
         if plan.delay_s:
             await asyncio.sleep(plan.delay_s)
         first_byte, total = self._deadlines(ctx, plan)
-        start_ns, started = time.time_ns(), time.monotonic()
+        start_ns, started_at = time.time_ns(), time.monotonic()
+        if on_begin is not None:
+            on_begin(started(index, plan.decision, plan.target, start_ns, plan.reason, ctx.stream))
         opened = await open_stream(self.upstream, plan.target, http_request, first_byte)
         if isinstance(opened, LiveStream):
-            opened.bind(self, ctx, plan, index, start_ns, started, prompt_tokens, total, guard, reservation)
+            opened.bind(self, ctx, plan, index, start_ns, started_at, prompt_tokens, total, guard, reservation)
             return opened
         outcome = self.finish(
             ctx,
             plan,
             index,
             start_ns,
-            time.monotonic() - started,
+            time.monotonic() - started_at,
             opened.status,
             opened.failure,
             opened.error_type,

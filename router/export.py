@@ -7,6 +7,8 @@ with a disk spool for whatever the collector cannot take right now.
     503 / timeout           again after a backoff (Retry-After honoured) and re-sends spooled bodies
                             oldest first once the collector answers
     collector says 400      the body is moved to the dead-letter directory and its spans counted
+    settled                 the attempt journal (`router.journal`) learns which spans are safe, so a
+                            router killed with spans still in memory re-sends them on restart
 
 Every span leaves through exactly one door, and each door has a counter: exported, rejected by the
 collector (partial_success), dead-lettered, or dropped (queue full, or spool over its budget). A
@@ -26,6 +28,7 @@ from enum import Enum
 
 import httpx
 
+from router.journal import AttemptJournal
 from router.otlpwire import encode_request
 from router.spool import ExportSpool, Segment
 
@@ -38,6 +41,10 @@ BACKOFF_START_S = 0.25
 BACKOFF_CAP_S = 5.0
 #: Longest Retry-After honoured, seconds (a misconfigured collector must not park export for hours).
 MAX_RETRY_AFTER_S = 60.0
+
+
+#: A queued span: its encoded bytes, whether it is an attempt span, its journal key (b"" if none).
+Item = tuple[bytes, bool, bytes]
 
 
 class Sent(Enum):
@@ -61,6 +68,10 @@ class ExportStats:
     #: missing (request spans carry no cost).
     dropped_attempts: int = 0
     dead_lettered_attempts: int = 0
+    #: Attempt spans re-queued from the journal a killed router left, and those of them that had
+    #: never ended (recorded as `incomplete`: sent upstream, cost unknown).
+    recovered: int = 0
+    recovered_incomplete: int = 0
     collector_up: bool = True
     last_error: str = field(default="")
 
@@ -82,6 +93,8 @@ class ExportStats:
             "dropped": self.dropped,
             "dropped_attempts": self.dropped_attempts,
             "dead_lettered_attempts": self.dead_lettered_attempts,
+            "recovered": self.recovered,
+            "recovered_incomplete": self.recovered_incomplete,
             "collector_up": int(self.collector_up),
         }
 
@@ -100,8 +113,10 @@ class LeanExporter:
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        journal: AttemptJournal | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.journal = journal
         self.prefix = prefix
         self.spool = spool
         self.max_queue = max_queue
@@ -109,7 +124,7 @@ class LeanExporter:
         self.delay_s = delay_s
         self.clock = clock
         self.stats = ExportStats()
-        self._queue: collections.deque[tuple[bytes, bool]] = collections.deque()
+        self._queue: collections.deque[Item] = collections.deque()
         self._cond = threading.Condition()
         self._stopping = False
         self._flushing = 0
@@ -126,8 +141,9 @@ class LeanExporter:
 
     # --- the request path ----------------------------------------------------------------------
 
-    def record(self, span: bytes, attempt: bool = True) -> None:
-        """Queue one encoded span (never blocks; a full queue drops it and counts the drop)."""
+    def record(self, span: bytes, attempt: bool = True, key: bytes = b"") -> None:
+        """Queue one encoded span (never blocks; a full queue drops it and counts the drop).
+        `key` (trace id + span id) is settled in the attempt journal once the span is safe."""
         queue = self._queue
         self.stats.recorded += 1
         if len(queue) >= self.max_queue:
@@ -135,8 +151,10 @@ class LeanExporter:
             self.stats.dropped_attempts += attempt
             if self.stats.dropped_queue_full & (self.stats.dropped_queue_full - 1) == 0:  # 1, 2, 4, 8...
                 log.error("dropping spans: export queue full (%d dropped so far)", self.stats.dropped_queue_full)
+            if key and self.journal is not None:
+                self.journal.done((key,))  # counted as dropped: the drop counter is the truth
             return
-        queue.append((span, attempt))
+        queue.append((span, attempt, key))
         if len(queue) == self.batch_size:
             with self._cond:
                 self._cond.notify()
@@ -172,14 +190,18 @@ class LeanExporter:
             self._cond.notify_all()
         self._thread.join(timeout_s + 5)
         while self._queue:
-            self._keep(self._take(), "shutdown")
+            batch = self._take()
+            self._keep(batch, "shutdown")
+            self._settle(batch)
         self._client.close()
+        if self.journal is not None:
+            self.journal.close()
         if self.spool is not None:
             self.spool.close()
 
     # --- the export thread ---------------------------------------------------------------------
 
-    def _take(self) -> list[tuple[bytes, bool]]:
+    def _take(self) -> list[Item]:
         queue = self._queue
         n = min(len(queue), self.batch_size)
         return [queue.popleft() for _ in range(n)]
@@ -204,17 +226,23 @@ class LeanExporter:
                     self._in_flight = 0
                     self._cond.notify_all()
 
-    def _export(self, batch: list[tuple[bytes, bool]]) -> None:
-        body = encode_request(self.prefix, [span for span, _ in batch])
-        attempts = sum(flag for _, flag in batch)
+    def _export(self, batch: list[Item]) -> None:
+        body = encode_request(self.prefix, [span for span, _, _ in batch])
+        attempts = sum(flag for _, flag, _ in batch)
         if not self.stats.collector_up and self.clock() < self._next_probe:
             self._keep_body(body, len(batch), attempts, "collector down")
-            return
-        result = self._post(body, len(batch), attempts)
-        if result is Sent.OK:
-            self.stats.exported += len(batch)
-        elif result is Sent.RETRY:
-            self._keep_body(body, len(batch), attempts, self.stats.last_error)
+        else:
+            result = self._post(body, len(batch), attempts)
+            if result is Sent.OK:
+                self.stats.exported += len(batch)
+            elif result is Sent.RETRY:
+                self._keep_body(body, len(batch), attempts, self.stats.last_error)
+        self._settle(batch)
+
+    def _settle(self, batch: list[Item]) -> None:
+        """Every span of the batch left through one counted door: the journal can forget them."""
+        if self.journal is not None:
+            self.journal.done([key for _, _, key in batch if key])
 
     def _resend_spooled(self) -> None:
         spool = self.spool
@@ -295,10 +323,10 @@ class LeanExporter:
         self._backoff = min(self._backoff * 2, BACKOFF_CAP_S)
         self._next_probe = self.clock() + wait
 
-    def _keep(self, batch: list[tuple[bytes, bool]], reason: str) -> None:
+    def _keep(self, batch: list[Item], reason: str) -> None:
         if batch:
-            body = encode_request(self.prefix, [span for span, _ in batch])
-            self._keep_body(body, len(batch), sum(flag for _, flag in batch), reason)
+            body = encode_request(self.prefix, [span for span, _, _ in batch])
+            self._keep_body(body, len(batch), sum(flag for _, flag, _ in batch), reason)
 
     def _keep_body(self, body: bytes, spans: int, attempts: int, reason: str) -> None:
         if self.spool is not None and self.spool.put(body, spans, attempts):

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: Longest reason text recorded for a guardrail stop.
 MAX_REASON = 512
+#: `price_source` of an attempt whose cost nobody knows (it never ended: see `started`).
+UNKNOWN_PRICE = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,4 +95,33 @@ def guardrail_stop(index: int, decision: Decision, target: Target, error: Gatewa
         billable=False,
         reason=error.message[:MAX_REASON],
         ttft_ms=None,
+    )
+
+
+def started(index: int, decision: Decision, target: Target, start_ns: int, reason: str, stream: bool) -> AttemptOutcome:
+    """An attempt about to be sent, as the ledger must show it if the router dies before it ends:
+    `incomplete`, billable (the provider may be working on it), cost unknown (`price_source`)."""
+    return AttemptOutcome(
+        index=index,
+        decision=decision,
+        model=target.name,
+        provider=target.provider_name,
+        provider_system=target.provider.provider_name,
+        request_model=target.model.upstream,
+        server_address=target.server_address,
+        start_ns=start_ns,
+        end_ns=start_ns,
+        outcome=Outcome.INCOMPLETE,
+        failure=None,
+        http_status=0,
+        error_type="incomplete",
+        completion=None,
+        upstream_error=None,
+        usage=None,
+        cost=Decimal(0),
+        price_source=UNKNOWN_PRICE,
+        billable=True,
+        reason=reason,
+        ttft_ms=None,
+        stream=stream,
     )

@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -35,6 +36,7 @@ from routeledger.config import TelemetryConfig
 from router import otlpwire
 from router.context import RequestContext
 from router.export import LeanExporter
+from router.journal import AttemptJournal
 from router.outcome import AttemptOutcome
 from router.spool import ExportSpool
 
@@ -65,6 +67,7 @@ def build_lean_provider(
     env = os.environ if environ is None else environ
     token = env.get(config.token_env, "")
     spool = ExportSpool(config.spool_dir, config.spool_budget_bytes) if config.spool_budget_bytes else None
+    journal = AttemptJournal(spool.directory) if spool is not None and config.attempt_journal else None
     exporter = LeanExporter(
         config.otlp_endpoint,
         otlpwire.request_prefix({sc.SERVICE_NAME: config.service_name}, TRACER_NAME),
@@ -75,8 +78,47 @@ def build_lean_provider(
         timeout_s=config.export_timeout_s,
         headers={"authorization": f"Bearer {token}"} if token else None,
         transport=transport,
+        journal=journal,
     )
+    if journal is not None:
+        recover_attempts(journal, exporter)
     return LeanTracerProvider(exporter, Resource.create({sc.SERVICE_NAME: config.service_name}))
+
+
+def recover_attempts(journal: AttemptJournal, exporter: LeanExporter) -> None:
+    """Re-queue what a killed router left in its journal: ended attempts with their real spans,
+    attempts that never ended as `incomplete` ones (cost unknown), under their original ids."""
+    incomplete = 0
+    for entry in journal.recovered:
+        span = entry.span
+        if span is None:
+            span = _incomplete_span(entry.key, entry.begin)
+            incomplete += 1
+        exporter.record(span, True, entry.key)
+    exporter.stats.recovered += len(journal.recovered)
+    exporter.stats.recovered_incomplete += incomplete
+    if journal.recovered:
+        log.warning(
+            "re-sending %d attempt spans a previous router process left unexported (%d never finished: incomplete)",
+            len(journal.recovered),
+            incomplete,
+        )
+
+
+def _incomplete_span(key: bytes, begin: bytes) -> bytes:
+    parent_hex, start_ns, name, attributes = orjson.loads(begin)
+    return otlpwire.encode_span(
+        key[:16],
+        key[16:],
+        bytes.fromhex(parent_hex),
+        name,
+        otlpwire.SPAN_KIND_CLIENT,
+        start_ns,
+        start_ns,
+        attributes,
+        (),
+        True,
+    )
 
 
 def build_tracer_provider(config: TelemetryConfig, exporter: SpanExporter | None = None) -> TracerProvider:
@@ -125,7 +167,25 @@ class SpanRecorder:
         self._tracer = provider.get_tracer(TRACER_NAME)
         self._strict = strict
         self._lean = provider.exporter if isinstance(provider, LeanTracerProvider) else None
+        self._journal = self._lean.journal if self._lean is not None else None
         self._ids = random.Random(os.urandom(16))
+
+    @property
+    def journaling(self) -> bool:
+        """Attempts are journaled before they are sent (`begin_attempt` wants to be called)."""
+        return self._journal is not None
+
+    def begin_attempt(self, ctx: RequestContext, parent: Any, started: AttemptOutcome) -> None:
+        """Journal an attempt about to be sent, as the `incomplete` attempt it would be if the router
+        died before it ended (`started` has outcome incomplete)."""
+        if self._journal is None or not isinstance(parent, LeanRequestSpan):
+            return
+        try:
+            name = f"{sc.OPERATION_CHAT} {started.request_model}"
+            payload = orjson.dumps([parent.span_id.hex(), started.start_ns, name, attempt_attributes(ctx, started)])
+            self._journal.begin(parent.trace_id + attempt_span_id(parent.span_id, started.index), payload)
+        except Exception:
+            self._failed("attempt journal")
 
     def start_request(self, ctx: RequestContext) -> Any:
         if self._lean is not None:
@@ -217,20 +277,24 @@ class SpanRecorder:
         if isinstance(parent, LeanRequestSpan):
             try:
                 assert self._lean is not None
-                self._lean.record(
-                    otlpwire.encode_span(
-                        parent.trace_id,
-                        (self._ids.getrandbits(64) | 1).to_bytes(8, "big"),
-                        parent.span_id,
-                        f"{sc.OPERATION_CHAT} {outcome.request_model}",
-                        otlpwire.SPAN_KIND_CLIENT,
-                        outcome.start_ns,
-                        outcome.end_ns,
-                        attempt_attributes(ctx, outcome),
-                        (),
-                        outcome.failure is not None,
-                    )
+                span_id = attempt_span_id(parent.span_id, outcome.index)
+                encoded = otlpwire.encode_span(
+                    parent.trace_id,
+                    span_id,
+                    parent.span_id,
+                    f"{sc.OPERATION_CHAT} {outcome.request_model}",
+                    otlpwire.SPAN_KIND_CLIENT,
+                    outcome.start_ns,
+                    outcome.end_ns,
+                    attempt_attributes(ctx, outcome),
+                    (),
+                    outcome.failure is not None,
                 )
+                key = b""
+                if self._journal is not None:
+                    key = parent.trace_id + span_id
+                    self._journal.end(key, encoded)
+                self._lean.record(encoded, True, key)
             except Exception:
                 self._failed("attempt span")
             return
@@ -252,6 +316,13 @@ class SpanRecorder:
         if self._strict:
             raise
         log.exception("could not record the %s; the request is unaffected", what)
+
+
+def attempt_span_id(request_span_id: bytes, index: int) -> bytes:
+    """An attempt's span id follows from its request span's id and its index, so the journal can
+    name it before it runs and a recovered span carries the same id as the one it stands for."""
+    value = (int.from_bytes(request_span_id, "big") + index * 0x9E3779B97F4A7C15) & 0xFFFF_FFFF_FFFF_FFFF
+    return (value or 1).to_bytes(8, "big")
 
 
 def request_attributes(ctx: RequestContext) -> dict[str, Any]:
