@@ -1,7 +1,9 @@
 """The router's lean span export: encoded spans → bounded queue → OTLP/HTTP batches → collector,
 with a disk spool for whatever the collector cannot take right now.
 
-    record (request path)   one `bytes` per span appended to a bounded deque (no objects kept)
+    record (request path)   one `bytes` per span appended to a bounded deque (no objects kept); a full
+                            deque is spilled to the disk spool in one write (never evicted while
+                            the spool has room)
     export thread           joins up to `batch_size` spans into one OTLP request and POSTs it
     collector down / 429 /  the request body goes to the `ExportSpool` (fsync'd); the thread probes
     503 / timeout           again after a backoff (Retry-After honoured) and re-sends spooled bodies
@@ -59,6 +61,7 @@ class ExportStats:
     exported: int = 0
     export_failures: int = 0  # requests that failed (each spooled or dropped, never lost silently)
     spooled: int = 0  # spans written to the disk spool
+    spilled: int = 0  # of those, spans moved there from a full queue by the request path
     resent: int = 0  # spans delivered from the spool
     rejected: int = 0  # spans the collector refused via partial_success
     dead_lettered: int = 0
@@ -85,6 +88,7 @@ class ExportStats:
             "exported": self.exported,
             "export_failures": self.export_failures,
             "spooled": self.spooled,
+            "spilled": self.spilled,
             "resent": self.resent,
             "rejected": self.rejected,
             "dead_lettered": self.dead_lettered,
@@ -146,6 +150,9 @@ class LeanExporter:
         `key` (trace id + span id) is settled in the attempt journal once the span is safe."""
         queue = self._queue
         self.stats.recorded += 1
+        if len(queue) >= self.max_queue and self.spool is not None:
+            self._spill((span, attempt, key))
+            return
         if len(queue) >= self.max_queue:
             self.stats.dropped_queue_full += 1
             self.stats.dropped_attempts += attempt
@@ -158,6 +165,17 @@ class LeanExporter:
         if len(queue) == self.batch_size:
             with self._cond:
                 self._cond.notify()
+
+    def _spill(self, item: Item) -> None:
+        """The queue is full (the collector is slow or frozen and the export thread is stuck on it):
+        move everything queued to the disk spool in one fsync'd write instead of evicting spans. The
+        request path pays one fsync per `max_queue` spans, only while export is falling behind."""
+        with self._cond:
+            batch = [*self._queue, item]
+            self._queue.clear()
+        self.stats.spilled += len(batch)
+        self._keep(batch, "export queue full")
+        self._settle(batch)
 
     # --- control -------------------------------------------------------------------------------
 

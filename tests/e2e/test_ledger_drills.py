@@ -516,3 +516,33 @@ def test_router_sigterm_under_load_exits_fast_and_loses_nothing(make_ledger: Cal
     assert exits[0] < 10
     assert result["incomplete"] == 0
     assert "re-sending" not in ledger.router.log_tail()  # nothing was left for the next process
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the drills use Linux signals")
+def test_a_frozen_collector_with_a_tiny_export_queue_loses_nothing(make_ledger: Callable[..., Ledger]) -> None:
+    """E25: export queue of 64 spans, the collector frozen (SIGSTOP) through a burst: the full queue
+    spills to the router's disk spool instead of evicting, and everything arrives after SIGCONT."""
+    ledger = make_ledger(telemetry={"max_queue_size": 64, "max_export_batch_size": 64, "export_timeout_s": 1})
+    collector = ledger.collector.process
+    assert collector is not None
+    window = (REQUESTS / RATE * 0.2, REQUESTS / RATE * 0.7)
+    frozen: list[float] = []
+
+    def freezer(elapsed: float) -> bool:
+        if not frozen and elapsed >= window[0]:
+            collector.send_signal(signal.SIGSTOP)
+            frozen.append(elapsed)
+        elif len(frozen) == 1 and elapsed >= window[1]:
+            collector.send_signal(signal.SIGCONT)
+            frozen.append(elapsed)
+        return len(frozen) < 2
+
+    ledger.load(REQUESTS, RATE, freezer)
+    ledger.drain()
+    router = ledger.metrics(ledger.router)
+    ledger.audit("frozen_collector_small_queue", 0)
+    print(
+        f"RESULT name=frozen_collector_small_queue_router spilled={router['routeledger_router_spans_spilled_total']:.0f}"
+    )
+    assert router["routeledger_router_spans_spilled_total"] > 0  # the queue did overflow
+    assert router["routeledger_router_spans_dropped_total"] == 0

@@ -215,11 +215,38 @@ def test_a_400_goes_to_the_dead_letter_directory_counted(sink: tuple[str, Sink],
     export.shutdown()
 
 
-def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
-    export = exporter("http://127.0.0.1:9/v1/traces", tmp_path / "spool", max_queue=10, batch_size=1000, delay_s=60)
+def test_a_full_queue_spills_to_the_spool_instead_of_evicting(sink: tuple[str, Sink], tmp_path: Path) -> None:
+    """E25: the export thread is stuck (delay 60 s stands in for a frozen collector); the queue holds
+    10 spans; 25 recorded → 22 spilled to disk in two writes, 3 still queued, none dropped."""
+    url, state = sink
+    export = exporter(url, tmp_path / "spool", max_queue=10, batch_size=1000, delay_s=60)
+    for span in spans(25):
+        export.record(span)
+    stats = export.stats
+    assert (stats.recorded, stats.spilled, stats.spooled, stats.dropped, export.queued) == (25, 22, 22, 0, 3)
+    assert export.spool is not None and len(export.spool) == 2
+    assert export.force_flush(20)
+    assert sorted(s.span_id for s in state.spans()) == _span_ids(25)
+    export.shutdown()
+
+
+def _span_ids(n: int) -> list[bytes]:
+    return [(i + 1).to_bytes(8, "big") for i in range(n)]
+
+
+def test_a_full_queue_without_a_spool_drops_and_counts() -> None:
+    export = LeanExporter(
+        "http://127.0.0.1:9/v1/traces",
+        request_prefix({"service.name": "t"}, "test"),
+        None,
+        max_queue=10,
+        batch_size=1000,
+        delay_s=60,
+    )
     for span in spans(25):
         export.record(span)
     assert (export.stats.recorded, export.stats.dropped_queue_full, export.queued) == (25, 15, 10)
+    assert export.stats.dropped_attempts == 15
     export.shutdown(timeout_s=0.2)
 
 
