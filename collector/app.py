@@ -37,7 +37,7 @@ from collector.writer import BatchWriter
 from routeledger.config import RouteledgerConfig
 from routeledger.errors import QueryError, RouteledgerError
 from routeledger.store import AttemptStore
-from routeledger.store.schema import UNGUARDED_TABLES, unguarded_tables
+from routeledger.store.schema import MIN_DEDUP_WINDOW, UNGUARDED_TABLES, unguarded_tables
 from routeledger.store.service import ARROW_STREAM
 
 log = logging.getLogger("routeledger.collector")
@@ -175,16 +175,36 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
 
 def check_dedup_windows(store: AttemptStore) -> int:
     """Log every MergeTree table (an analytics roll-up, a view target) that would count a retried
-    batch twice; the count is exported as a gauge. Not fatal: the table may belong to another stage."""
+    batch twice; the count is exported as a gauge (`refuse_unguarded` makes it fatal at startup)."""
     try:
-        names = [str(n) for n in store.query(UNGUARDED_TABLES).column("name").to_pylist()]
+        unguarded = find_unguarded(store)
     except RouteledgerError as exc:
         log.warning("could not check deduplication windows: %s", exc)
         return 0
-    unguarded = unguarded_tables(names)
     for name in unguarded:
-        log.error("table %s has no non_replicated_deduplication_window: a retried insert would count twice", name)
+        log.error(
+            "table %s has no non_replicated_deduplication_window (>= %d): a retried insert would count twice",
+            name,
+            MIN_DEDUP_WINDOW,
+        )
     return len(unguarded)
+
+
+def refuse_unguarded(store: AttemptStore) -> None:
+    """F31: a collector must not start writing into a store where a retried batch would count twice
+    (a table, or a materialized view's target, without an adequate deduplication window)."""
+    unguarded = find_unguarded(store)
+    if unguarded:
+        raise RouteledgerError(
+            f"refusing to start: {', '.join(unguarded)} ha{'ve' if len(unguarded) > 1 else 's'} no "
+            f"non_replicated_deduplication_window of at least {MIN_DEDUP_WINDOW}, so a retried batch would "
+            "be counted twice; fix: ALTER TABLE <name> MODIFY SETTING non_replicated_deduplication_window = 10000"
+        )
+
+
+def find_unguarded(store: AttemptStore) -> list[str]:
+    found = store.query(UNGUARDED_TABLES).to_pylist()
+    return unguarded_tables([(str(t["name"]), str(t["create_table_query"])) for t in found])
 
 
 def spool_path(config: RouteledgerConfig) -> Path:

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from collector.app import create_app
+from collector.app import create_app, refuse_unguarded
 from routeledger.config import RouteledgerConfig
 from routeledger.serving import bind_socket, serve, socket_url, write_ready_file
 from routeledger.store import AttemptStore, open_writer
@@ -30,6 +30,12 @@ def run_collector(
     """Serve until stopped. `on_store` starts work that needs the owned store (the alert scheduler,
     composed by the CLI: stages do not import each other) and returns how to stop it."""
     store = open_writer(config)
+    try:
+        store.migrate()
+        refuse_unguarded(store)
+    except BaseException:
+        store.close()
+        raise
     sock = bind_socket(host, port)
     announce = service_file(config) if isinstance(store, ChdbAttemptStore) else None
     stop_extra = on_store(store) if on_store is not None else None

@@ -7,6 +7,7 @@ row is simply applied again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from importlib import resources
 from typing import Any
@@ -82,18 +83,29 @@ def retention_statements(ttl_days: int) -> list[str]:
 #: Tables that hold no ledger data and need no deduplication window.
 DEDUP_EXEMPT = frozenset({"schema_version"})
 
+#: Smallest deduplication window accepted: ten times the batches one collector has in flight (its
+#: writer inserts one batch at a time), so a retried batch is still inside the window (F31).
+MIN_DEDUP_WINDOW = 10
+
 UNGUARDED_TABLES = """
-SELECT name
+SELECT name, create_table_query
 FROM system.tables
 WHERE database = currentDatabase()
   AND engine LIKE '%MergeTree'
   AND engine NOT LIKE 'Replicated%'
-  AND create_table_query NOT LIKE '%non_replicated_deduplication_window%'
 ORDER BY name
 """
 
+_WINDOW = re.compile(r"non_replicated_deduplication_window\s*=\s*(\d+)")
 
-def unguarded_tables(names: list[str]) -> list[str]:
-    """Of the tables returned by `UNGUARDED_TABLES`, those that matter: a non-replicated MergeTree
-    without a deduplication window counts a retried batch twice (F31)."""
-    return [name for name in names if name not in DEDUP_EXEMPT]
+
+def unguarded_tables(tables: list[tuple[str, str]]) -> list[str]:
+    """Of the (name, CREATE statement) pairs from `UNGUARDED_TABLES`, the tables that would count a
+    retried batch twice: a non-replicated MergeTree without a deduplication window, or with one too
+    small to still hold the batch when it is retried (F31)."""
+    unguarded = []
+    for name, create in tables:
+        window = _WINDOW.search(create)
+        if name not in DEDUP_EXEMPT and (window is None or int(window.group(1)) < MIN_DEDUP_WINDOW):
+            unguarded.append(name)
+    return unguarded

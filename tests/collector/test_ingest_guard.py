@@ -1,16 +1,22 @@
-"""The collector's front door: bearer token, spool budget answered 503 + Retry-After, metrics (G39)."""
+"""The collector's front door: bearer token, spool budget answered 503 + Retry-After, metrics (G39),
+and the startup refusal over a store where a retried batch would count twice (F31)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import yaml
 
 from collector.app import create_app
 from routeledger.serving import ServerThread
 from routeledger.store.embedded import ChdbAttemptStore
+from routeledger.store.schema import MIN_DEDUP_WINDOW, unguarded_tables
 from tests.collector.test_traces import attempt_attrs, post, request, span, stored
-from tests.conftest import make_config
+from tests.conftest import config_data, make_config
 
 
 def test_a_configured_token_is_required_on_traces_and_query(store: ChdbAttemptStore) -> None:
@@ -68,3 +74,40 @@ def test_a_chunked_body_past_the_limit_is_cut_off_with_413(store: ChdbAttemptSto
             server.url + "/v1/traces", content=chunks(), headers={"content-type": "application/x-protobuf"}, timeout=10
         )
     assert answer.status_code == 413
+
+
+def test_a_window_smaller_than_ten_batches_counts_as_none() -> None:
+    create = "CREATE TABLE t (a UInt8) ENGINE = MergeTree ORDER BY a SETTINGS non_replicated_deduplication_window = {}"
+    tables = [("small", create.format(MIN_DEDUP_WINDOW - 1)), ("ok", create.format(MIN_DEDUP_WINDOW)), ("none", "")]
+    assert unguarded_tables([*tables, ("schema_version", "")]) == ["small", "none"]
+
+
+def test_the_collector_refuses_to_start_over_a_table_that_would_double_count(tmp_path: Path) -> None:
+    """F31: a materialized-view target without a deduplication window stops the collector at startup
+    with the table's name and the fix, before it acknowledges a single span."""
+    config = config_data("http://127.0.0.1:9")
+    config["store"] = {"path": str(tmp_path / "chdb"), "database": "f31"}
+    config["collector"] = {"spool_path": str(tmp_path / "spool.db")}
+    path = tmp_path / "routeledger.yaml"
+    path.write_text(yaml.safe_dump(config))
+    store = ChdbAttemptStore(tmp_path / "chdb", "f31")
+    store.migrate()
+    store.execute(
+        "CREATE TABLE spend_by_route (route String, usd Decimal(38, 9)) ENGINE = SummingMergeTree ORDER BY route"
+    )
+    store.execute(
+        "CREATE MATERIALIZED VIEW spend_by_route_mv TO spend_by_route"
+        " AS SELECT route, cost_usd AS usd FROM llm_attempts"
+    )
+    store.close()
+    started = subprocess.run(
+        [sys.executable, "-m", "routeledger", "collector", "--config", str(path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert started.returncode == 1
+    message = " ".join(started.stderr.split())
+    assert "refusing to start: spend_by_route has no non_replicated_deduplication_window of at least 10" in message
+    assert "ALTER TABLE <name> MODIFY SETTING non_replicated_deduplication_window = 10000" in message
+    assert not (tmp_path / "spool.db").exists()  # nothing was acknowledged
