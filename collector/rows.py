@@ -102,6 +102,7 @@ def attempt_row(span: Any, attrs: dict[str, Any], service: str) -> AttemptRow:
         duration_ms=(end - start) / 1e6,
         ttft_ms=float(ttft) if isinstance(ttft, int | float) and ttft >= 0 else None,
         service=service[:MAX_LABEL],
+        api_key=_text(attrs, sc.API_KEY),
     )
 
 
@@ -241,12 +242,15 @@ _RULES: dict[str, tuple[int, Callable[[str | None, AnyValue], object]]] = {
     sc.COST_USD: (_AT["cost_usd"], _cost_rule),
     sc.PRICE_SOURCE: (_AT["price_source"], _text_rule(sc.PRICE_SOURCE)),
     sc.TTFT_MS: (_AT["ttft_ms"], _ttft_rule),
+    sc.API_KEY: (_AT["api_key"], _text_rule(sc.API_KEY)),
 }
 #: Column values of an attempt span that carries none of the optional attributes.
 _DEFAULTS: list[object] = [None] * len(_COLUMNS)
 for _key, (_index, _rule) in _RULES.items():
     _DEFAULTS[_index] = _rule(None, AnyValue())
 _ATTEMPT_INDEX = _AT["attempt"]
+_DURATION_INDEX = _AT["duration_ms"]
+_SERVICE_INDEX = _AT["service"]
 
 
 @dataclass(slots=True)
@@ -309,6 +313,6 @@ def _finish_record(span: Any, values: list[object], service: str, dumps: Callabl
     values[0] = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
     values[3] = trace_id.hex()
     values[4] = span_id.hex()
-    values[-3] = (end - start) / 1e6
-    values[-1] = service
+    values[_DURATION_INDEX] = (end - start) / 1e6
+    values[_SERVICE_INDEX] = service
     return trace_id + span_id, dumps(values)

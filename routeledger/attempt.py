@@ -69,6 +69,8 @@ class AttemptRow:
     duration_ms: float
     ttft_ms: float | None
     service: str
+    #: The API key's configured name (never the key); "" without authentication.
+    api_key: str = ""
 
 
 ATTEMPT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(AttemptRow))
@@ -109,6 +111,7 @@ ATTEMPT_SCHEMA = pa.schema(
         ("duration_ms", pa.float64()),
         ("ttft_ms", pa.float64()),
         ("service", pa.string()),
+        ("api_key", pa.string()),
     ]
 )
 

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS routeledger.llm_attempts_local ON CLUSTER '{cluster}'
     duration_ms       Float64,
     ttft_ms           Nullable(Float64),
     service           LowCardinality(String),
+    api_key           LowCardinality(String) DEFAULT '',
     ingested_at       DateTime64(3, 'UTC') DEFAULT now64(3),
     INDEX idx_request_id request_id TYPE bloom_filter(0.01) GRANULARITY 4
 )

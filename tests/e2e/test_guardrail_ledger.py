@@ -5,6 +5,7 @@ code, so the block rate by reason is one query (and one analytics job)."""
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -100,3 +101,30 @@ def test_the_blocks_job_counts_refusals_by_reason(
 
     by_tenant = {r["tenant"]: r for r in cost(store, "tenant", Window.all_time()).to_pylist()}
     assert (by_tenant["fine"]["requests"], by_tenant["fine"]["attempts"]) == (3, 2)  # refusals are not attempts
+
+
+def test_each_attempt_carries_the_name_of_the_key_that_paid_for_it(
+    simulator: SimulatorThread, store: ChdbAttemptStore, tmp_path: Path
+) -> None:
+    """Spend per API key (the Budgets page, the budget job by key) reads `api_key` from the ledger:
+    the key's configured name, never the key itself."""
+    secret = "rl-e2e-key-7f3a"
+    keys = {"checkout": {"hash": f"sha256:{hashlib.sha256(secret.encode()).hexdigest()}", "tenant": "acme"}}
+    routes = {"chat": {"task": "t", "chain": ["alpha-4o"]}}
+    pipeline = start_pipeline(
+        simulator, store, routes=routes, keys=keys, guardrails={"state": {"path": str(tmp_path / "state.db")}}
+    )
+    try:
+        body = {"model": "chat", "messages": PROMPT, "max_tokens": 50}
+        headers = {"authorization": f"Bearer {secret}"}
+        answer = httpx.post(pipeline.router.url + "/v1/chat/completions", json=body, headers=headers, timeout=30)
+        assert answer.status_code == 200
+        pipeline.flush()
+        rows = store.query("SELECT api_key, tenant, count() AS n FROM llm_attempts GROUP BY api_key, tenant")
+        assert rows.to_pylist() == [{"api_key": "checkout", "tenant": "acme", "n": 1}]
+        leaked = store.query(f"SELECT count() AS n FROM llm_attempts WHERE position(api_key, '{secret}') > 0")  # noqa: S608 - test-owned text
+        assert leaked.to_pylist() == [{"n": 0}]
+    finally:
+        pipeline.router.stop()
+        pipeline.tracer_provider.shutdown()
+        pipeline.collector.stop()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
-from importlib import resources
 
 import pytest
 
@@ -53,10 +51,12 @@ def row(i: int, **changes: object) -> AttemptRow:
     return AttemptRow(**base)  # type: ignore[arg-type]
 
 
-def test_arrow_schema_matches_the_ddl_column_order() -> None:
-    ddl = resources.files("routeledger.store.migrations").joinpath("0001_llm_attempts.sql").read_text()
-    body = ddl[ddl.index("(") + 1 : ddl.index("INDEX")]
-    columns = re.findall(r"^\s+(\w+)\s+\S", body, flags=re.M)
+def test_arrow_schema_matches_the_migrated_column_order(store: ChdbAttemptStore) -> None:
+    found = store.query(
+        "SELECT name FROM system.columns"
+        " WHERE database = currentDatabase() AND table = 'llm_attempts' ORDER BY position"
+    )
+    columns = found.column("name").to_pylist()
     assert columns[: len(ATTEMPT_SCHEMA)] == ATTEMPT_SCHEMA.names
     assert columns[len(ATTEMPT_SCHEMA) :] == ["ingested_at"]
 

@@ -10,6 +10,8 @@ from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
+import pytest
+
 from routeledger import semconv as sc
 from routeledger.attempt import rows_to_arrow
 from routeledger.store.embedded import ChdbAttemptStore
@@ -39,6 +41,7 @@ def otel_values(n: int) -> str:
             sc.GEN_AI_USAGE_INPUT_TOKENS: "2000",
             sc.GEN_AI_RESPONSE_FINISH_REASONS: '["stop"]',
             sc.HTTP_RESPONSE_STATUS_CODE: "200",
+            sc.API_KEY: "support-app",
         }
         mapping = ", ".join(f"'{k}': '{v}'" for k, v in attrs.items())
         out.append(
@@ -85,7 +88,7 @@ def test_otel_traces_layout_feeds_llm_attempts_once(store: ChdbAttemptStore) -> 
     assert store.query("SELECT count() AS n FROM otel_traces").to_pylist() == [{"n": 6}]
     rows = store.query(
         "SELECT request_id, attempt, trace_id, span_id, route, cost_usd, billable, input_tokens, finish_reason, "
-        "http_status, duration_ms, service FROM llm_attempts ORDER BY request_id"
+        "http_status, duration_ms, service, api_key FROM llm_attempts ORDER BY request_id"
     ).to_pylist()
     assert len(rows) == 5
     assert rows[0] == {
@@ -101,11 +104,13 @@ def test_otel_traces_layout_feeds_llm_attempts_once(store: ChdbAttemptStore) -> 
         "http_status": 200,
         "duration_ms": 25.0,
         "service": "otel-router",
+        "api_key": "support-app",
     }
 
 
-def test_the_view_reads_only_attribute_names_from_semconv() -> None:
-    sql = dict((name, text) for _, name, text in migration_files())["0003_otel_traces_to_llm_attempts.sql"]
+@pytest.mark.parametrize("migration", ["0003_otel_traces_to_llm_attempts.sql", "0020_api_key.sql"])
+def test_the_view_reads_only_attribute_names_from_semconv(migration: str) -> None:
+    sql = dict((name, text) for _, name, text in migration_files())[migration]
     used = set(re.findall(r"SpanAttributes\['([^']+)'\]", sql)) | set(
         re.findall(r"mapContains\(SpanAttributes, '([^']+)'\)", sql)
     )
