@@ -301,6 +301,8 @@ class RouterServerConfig(StrictModel):
     default_tenant: str = "default"
     #: Largest accepted request body, in bytes.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    #: Upstream HTTP client: `raw` (asyncio + httptools, the fastest) or `aiohttp` (httpx-aiohttp).
+    upstream_client: Literal["raw", "aiohttp"] = "raw"
     retry_budget: RetryBudgetConfig = RetryBudgetConfig()
     retry_throttle: RetryThrottleConfig = RetryThrottleConfig()
 

@@ -307,7 +307,7 @@ def create_app(
         allowed = frozenset(
             (urlsplit(p.base_url).hostname or "").lower() for p in config.providers.values() if p.allow_private_network
         )
-        upstream = Upstream(transport, allowed)
+        upstream = Upstream(transport, allowed, config.router.upstream_client)
         engine = Engine(config, upstream, seed=seed)
         state = open_state(config.guardrails.state)
         app.state.engine = engine

@@ -88,6 +88,8 @@ def classify_exception(exc: BaseException) -> FailureClass:
     The aiohttp transport re-raises aiohttp errors as httpx ones but not always faithfully (a dropped
     connection surfaces as `ConnectTimeout`), so the original cause is consulted first.
     """
+    if _egress_refused(exc.__cause__):
+        return FailureClass.BAD_REQUEST  # a forbidden address: no retry, no fallback
     cause = _aiohttp_cause(exc)
     if cause is not None:
         return cause
@@ -110,10 +112,13 @@ EGRESS_REFUSED = "egress_refused"
 
 
 def _egress_refused(cause: BaseException | None) -> bool:
+    """The egress policy refused the address: directly (the raw client) or inside aiohttp's error."""
     import aiohttp
 
     from routeledger.egress import EgressRefused
 
+    if isinstance(cause, EgressRefused):
+        return True
     if not isinstance(cause, aiohttp.ClientConnectorError):
         return False
     return isinstance(getattr(cause, "_os_error", None), EgressRefused)

@@ -43,7 +43,7 @@ from router.providers.base import Completion, UpstreamError
 from router.relay import LiveStream, open_stream
 from router.state import Reservation
 from router.targets import Target, resolve_targets
-from router.upstream import Upstream
+from router.upstream import Upstream, UpstreamRequest
 
 ZERO = Decimal(0)
 
@@ -178,7 +178,7 @@ class Engine:
 
     def _prepare(
         self, ctx: RequestContext, plan: Plan, request: ChatRequest, raw: dict[str, Any], index: int
-    ) -> tuple[httpx.Request, int | None, int]:
+    ) -> tuple[UpstreamRequest, int | None, int]:
         """The upstream request, the max_tokens it carries (None: the client's own), the prompt tokens."""
         target = plan.target
         body = handoff_body(raw, ctx.route.fallback) if plan.handoff else raw

@@ -36,7 +36,7 @@ from router.streaming import (
     StreamEvent,
 )
 from router.targets import Target
-from router.upstream import Upstream, _loop_time, read_error_body
+from router.upstream import Upstream, UpstreamRequest, UpstreamResponse, _loop_time, read_error_body
 
 if TYPE_CHECKING:
     from router.chain import Plan
@@ -95,7 +95,7 @@ def decoder_for(target: Target) -> OpenAIStreamDecoder | AnthropicStreamDecoder:
 
 
 async def open_stream(
-    upstream: Upstream, target: Target, request: httpx.Request, first_token_deadline: float
+    upstream: Upstream, target: Target, request: UpstreamRequest, first_token_deadline: float
 ) -> LiveStream | Refused:
     started = time.monotonic()
     try:
@@ -160,7 +160,7 @@ class LiveStream:
 
     def __init__(
         self,
-        response: httpx.Response,
+        response: UpstreamResponse,
         chunks: AsyncIterator[bytes],
         parser: SseParser,
         decoder: OpenAIStreamDecoder | AnthropicStreamDecoder,

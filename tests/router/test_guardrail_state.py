@@ -365,6 +365,8 @@ def test_router_killed_with_50_reservations_open_reconciles_to_the_ledger(
 
     wait_for(lambda: Decimal(budget()["reserved_usd"]) == 0, "reservations released")
     ledger = ServiceAttemptStore(collector.url)
+    count = "SELECT count() AS n FROM llm_attempts"
+    wait_for(lambda: ledger.query(count).to_pylist() == [{"n": 70}], "the journaled attempts to be stored")
     sql = "SELECT outcome, count() AS n, sum(cost_usd) AS cost FROM llm_attempts GROUP BY outcome ORDER BY outcome"
     stored = {r["outcome"]: r for r in ledger.query(sql).to_pylist()}
     ledger.close()
