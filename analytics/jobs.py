@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from analytics.rollup import plan
 from analytics.scope import (
     DIMENSIONS,
     AnalyticsInputError,
@@ -78,14 +79,28 @@ def _check_share(threshold: float, min_requests: int) -> None:
         raise AnalyticsInputError("min_requests must not be negative")
 
 
-def _by_dims(store: AttemptStore, name: str, by: Sequence[str] | str, params: dict[str, Any]) -> pa.Table:
+def _by_dims(
+    store: AttemptStore,
+    name: str,
+    by: Sequence[str] | str,
+    params: dict[str, Any],
+    rollup: tuple[Window | None, Filters | None, tuple[datetime, ...]] | None = None,
+) -> pa.Table:
     """Run a job grouped by the chosen dimensions; the others collapse to '' and are dropped.
 
     An empty tuple (not an empty string, which is what a user types) means one overall row.
+    `rollup` (window, filters, time cuts) marks a job that reads the attempt facts: the rollup and
+    its whole periods are planned for these dimensions (`analytics.rollup`).
     """
     dims = () if by == () else parse_dimensions(by)
     params.update(dimension_params(dims))
-    table = store.query(load_sql(name, dims), params)
+    grain = None
+    if rollup is not None:
+        window, filters, cuts = rollup
+        chosen = plan(store, window, filters, dims, cuts=cuts)
+        params.update(chosen.params())
+        grain = chosen.grain
+    table = store.query(load_sql(name, dims, grain=grain), params)
     return table.drop_columns([d for d in DIMENSIONS if d not in dims])
 
 
@@ -96,7 +111,7 @@ def cost(
     filters: Filters | None = None,
 ) -> pa.Table:
     """Spend by the chosen dimensions: requests, attempts, tokens, cost, cost of failed attempts."""
-    return _by_dims(store, "cost", by, base_params(window, filters))
+    return _by_dims(store, "cost", by, base_params(window, filters), (window, filters, ()))
 
 
 def guardrail_blocks(
@@ -119,7 +134,7 @@ def cost_per_answer(
 
     Model and provider are the request's primary (first attempt), and filter on it.
     """
-    return _by_dims(store, "cost_per_answer", by, base_params(window, filters))
+    return _by_dims(store, "cost_per_answer", by, base_params(window, filters), (window, filters, ()))
 
 
 def spend_over_time(
@@ -135,8 +150,10 @@ def spend_over_time(
         raise AnalyticsInputError(f"unknown bucket {bucket!r}; choose from {', '.join(BUCKETS)}")
     dims = parse_dimensions(by) if (by if isinstance(by, str) else list(by)) else ()
     params = base_params(window, filters)
+    chosen = plan(store, window, filters, dims, bucket_s=width)
     params.update(dimension_params(dims), bucket_s=width)
-    table = store.query(load_sql("spend_over_time", dims), params)
+    params.update(chosen.params())
+    table = store.query(load_sql("spend_over_time", dims, grain=chosen.grain), params)
     return table.drop_columns([d for d in DIMENSIONS if d not in dims])
 
 
@@ -150,8 +167,9 @@ def fallbacks(
     """Fallback and retry share overall, by route and by primary model, with the over-threshold flag."""
     _check_share(threshold, min_requests)
     params = base_params(window, filters)
-    params.update(threshold=threshold, min_requests=min_requests)
-    return store.query(load_sql("fallbacks"), params)
+    chosen = plan(store, window, filters, ("route", "model"))
+    params.update(chosen.params(), threshold=threshold, min_requests=min_requests)
+    return store.query(load_sql("fallbacks", grain=chosen.grain), params)
 
 
 def fallback_share(
@@ -167,7 +185,9 @@ def fallback_share(
     _check_share(threshold, min_requests)
     params = base_params(window, filters)
     params.update(by=choose(by, SHARE_KEYS, "grouping"), threshold=threshold, min_requests=min_requests)
-    return store.query(load_sql("fallback_share", key=SHARE_KEY_COLUMNS[by]), params)
+    chosen = plan(store, window, filters, (by,) if by in DIMENSIONS else (), hour_of_day=by == "hour")
+    params.update(chosen.params())
+    return store.query(load_sql("fallback_share", key=SHARE_KEY_COLUMNS[by], grain=chosen.grain), params)
 
 
 def transitions(
@@ -177,7 +197,7 @@ def transitions(
     filters: Filters | None = None,
 ) -> pa.Table:
     """Chain transitions (retries + fallbacks) per request: mean, max, distribution 0/1/2/3+."""
-    return _by_dims(store, "transitions", by, base_params(window, filters))
+    return _by_dims(store, "transitions", by, base_params(window, filters), (window, filters, ()))
 
 
 def answer_quality(
@@ -221,9 +241,10 @@ def expected_cost(
     win = window or Window.all_time()
     end = min(win.until, now or datetime.now(UTC))
     basis_since = end - timedelta(weeks=weeks)
-    params = base_params(Window(min(win.since, basis_since), win.until), filters)
+    whole = Window(min(win.since, basis_since), win.until)
+    params = base_params(whole, filters)
     params.update(basis_since=basis_since, obs_since=win.since)
-    return _by_dims(store, "expected_cost", by, params)
+    return _by_dims(store, "expected_cost", by, params, (whole, filters, (basis_since, win.since)))
 
 
 def double_charges(
@@ -254,7 +275,9 @@ def unit_economics(
     params["by"] = choose(by, ("task", "feature"), "grouping")
     if not 0 <= buffer_min <= 1:
         raise AnalyticsInputError("buffer_min must be a share between 0 and 1")
-    table = store.query(load_sql("unit_economics", key=f"r_{by}"), params)
+    chosen = plan(store, window, filters, (by,))
+    params.update(chosen.params())
+    table = store.query(load_sql("unit_economics", key=f"r_{by}", grain=chosen.grain), params)
     price_col: list[Decimal | None] = []
     margin_col: list[Decimal | None] = []
     share_col: list[float | None] = []
@@ -302,7 +325,10 @@ def budget_spend(
     day = at.replace(hour=0, minute=0, second=0, microsecond=0)
     week = day - timedelta(days=day.weekday())
     month = day.replace(day=1)
-    params = base_params(Window(min(week, month), at + timedelta(seconds=1)), filters)
+    window = Window(min(week, month), at + timedelta(seconds=1))
+    params = base_params(window, filters)
     params.update(by=choose(by, ("tenant", "feature", "route"), "grouping"), day_start=day)
     params.update(week_start=week, month_start=month)
-    return store.query(load_sql("budget_spend", key=f"llm_attempts.{by}"), params)
+    chosen = plan(store, window, filters, (by,), cuts=(day, week, month))
+    params.update(chosen.params())
+    return store.query(load_sql("budget_spend", key=f"facts.{by}", grain=chosen.grain), params)
