@@ -1,18 +1,19 @@
 -- Requests that paid for more than one billable attempt: what they cost, the part beyond the
 -- answer that was delivered, and why (the chain, attempt by attempt).
--- Two passes: find the top requests by extra cost with light aggregates, then build the `why` of
--- only those (collecting every chain's attempts as strings was most of the cost at 10M rows).
--- A request answered by its first attempt has one row, so it cannot be charged twice: skipped.
+-- Two passes: find the top requests by extra cost with light aggregates over the attempts of
+-- multi-attempt requests (the chain copy, chains_*.sql: a request answered by its first attempt has
+-- one row, so it cannot be charged twice), then build the `why` of only those from llm_attempts,
+-- found by their ids (the bloom filter index skips the rest).
 WITH top AS
 (
     SELECT
-        cityHash64(llm_attempts.request_id)                                         AS rkey,
+        llm_attempts.rkey                                                           AS rkey,
+        any(llm_attempts.request_id)                                                AS request_id,
         countIf(llm_attempts.billable AND llm_attempts.outcome != 'skipped')        AS billable_attempts,
         sumIf(llm_attempts.cost_usd, llm_attempts.billable AND llm_attempts.outcome != 'success') AS extra_cost_usd,
         min(llm_attempts.ts)                                                        AS started
-    FROM llm_attempts
+    FROM (__CHAINS__) AS llm_attempts
     WHERE __SCOPE__
-      AND NOT (llm_attempts.attempt = 1 AND llm_attempts.outcome = 'success')
     GROUP BY rkey
     HAVING billable_attempts > 1
     ORDER BY extra_cost_usd DESC, started, rkey
@@ -38,6 +39,6 @@ FROM llm_attempts
 WHERE __SCOPE__
   AND NOT (llm_attempts.attempt = 1 AND llm_attempts.outcome = 'success')
   AND llm_attempts.ts >= (SELECT min(started) FROM top)
-  AND cityHash64(llm_attempts.request_id) IN (SELECT rkey FROM top)
+  AND llm_attempts.request_id IN (SELECT request_id FROM top)
 GROUP BY cityHash64(llm_attempts.request_id)
 ORDER BY extra_cost_usd DESC, started, request_id

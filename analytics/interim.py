@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.scope import AnalyticsInputError, Filters, Window, base_params, choose, load_sql
+from analytics.scope import AnalyticsInputError, Filters, Window, active_filters, base_params, choose, load_sql
 from routeledger.store import AttemptStore
 
 #: Dimensions fallback share over time can split by.
@@ -43,7 +43,8 @@ def bucket_seconds(window: Window) -> int:
 
 def overview(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:
     """One row: requests, answers, fallback share, spend, cost per successful answer, latency p50/95/99."""
-    return store.query(load_sql("interim_overview"), base_params(window, filters)).drop_columns(["q"])
+    params = base_params(window, filters)
+    return store.query(load_sql("interim_overview", active=active_filters(params)), params).drop_columns(["q"])
 
 
 def fallback_over_time(
@@ -53,14 +54,16 @@ def fallback_over_time(
     window = window or Window.all_time()
     params: dict[str, Any] = base_params(window, filters)
     params.update(by=choose(by, FALLBACK_DIMENSIONS, "dimension"), bucket_s=bucket_seconds(window))
-    return store.query(load_sql("interim_fallback_over_time"), params)
+    return store.query(load_sql("interim_fallback_over_time", active=active_filters(params)), params)
 
 
 def chain_flow(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:
     """Links between chain steps (`first: model` → `fallback: model` → answered/failed): requests, cost."""
-    return store.query(load_sql("interim_chain_flow"), base_params(window, filters))
+    params = base_params(window, filters)
+    return store.query(load_sql("interim_chain_flow", active=active_filters(params)), params)
 
 
 def failure_reasons(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:
     """Failed attempts by failure class and model, with their cost and an example reason."""
-    return store.query(load_sql("interim_failure_reasons"), base_params(window, filters))
+    params = base_params(window, filters)
+    return store.query(load_sql("interim_failure_reasons", active=active_filters(params)), params)

@@ -14,12 +14,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.rollup import plan
+from analytics.rollup import chain_source, plan
 from analytics.scope import (
     DIMENSIONS,
     AnalyticsInputError,
     Filters,
     Window,
+    active_filters,
     base_params,
     choose,
     dimension_params,
@@ -94,13 +95,13 @@ def _by_dims(
     """
     dims = () if by == () else parse_dimensions(by)
     params.update(dimension_params(dims))
-    grain = None
+    grain, chains = None, "table"
     if rollup is not None:
         window, filters, cuts = rollup
         chosen = plan(store, window, filters, dims, cuts=cuts)
         params.update(chosen.params())
-        grain = chosen.grain
-    table = store.query(load_sql(name, dims, grain=grain), params)
+        grain, chains = chosen.grain, chosen.chains
+    table = store.query(load_sql(name, dims, grain=grain, active=active_filters(params), chains=chains), params)
     return table.drop_columns([d for d in DIMENSIONS if d not in dims])
 
 
@@ -153,7 +154,10 @@ def spend_over_time(
     chosen = plan(store, window, filters, dims, bucket_s=width)
     params.update(dimension_params(dims), bucket_s=width)
     params.update(chosen.params())
-    table = store.query(load_sql("spend_over_time", dims, grain=chosen.grain), params)
+    table = store.query(
+        load_sql("spend_over_time", dims, grain=chosen.grain, chains=chosen.chains, active=active_filters(params)),
+        params,
+    )
     return table.drop_columns([d for d in DIMENSIONS if d not in dims])
 
 
@@ -169,7 +173,9 @@ def fallbacks(
     params = base_params(window, filters)
     chosen = plan(store, window, filters, ("route", "model"))
     params.update(chosen.params(), threshold=threshold, min_requests=min_requests)
-    return store.query(load_sql("fallbacks", grain=chosen.grain), params)
+    return store.query(
+        load_sql("fallbacks", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)), params
+    )
 
 
 def fallback_share(
@@ -187,7 +193,16 @@ def fallback_share(
     params.update(by=choose(by, SHARE_KEYS, "grouping"), threshold=threshold, min_requests=min_requests)
     chosen = plan(store, window, filters, (by,) if by in DIMENSIONS else (), hour_of_day=by == "hour")
     params.update(chosen.params())
-    return store.query(load_sql("fallback_share", key=SHARE_KEY_COLUMNS[by], grain=chosen.grain), params)
+    return store.query(
+        load_sql(
+            "fallback_share",
+            key=SHARE_KEY_COLUMNS[by],
+            grain=chosen.grain,
+            chains=chosen.chains,
+            active=active_filters(params),
+        ),
+        params,
+    )
 
 
 def transitions(
@@ -258,7 +273,7 @@ def double_charges(
         raise AnalyticsInputError("limit must be between 1 and 100000")
     params = base_params(window, filters)
     params["limit"] = limit
-    return store.query(load_sql("double_charges"), params)
+    return store.query(load_sql("double_charges", active=active_filters(params), chains=chain_source(store)), params)
 
 
 def unit_economics(
@@ -277,7 +292,12 @@ def unit_economics(
         raise AnalyticsInputError("buffer_min must be a share between 0 and 1")
     chosen = plan(store, window, filters, (by,))
     params.update(chosen.params())
-    table = store.query(load_sql("unit_economics", key=f"r_{by}", grain=chosen.grain), params)
+    table = store.query(
+        load_sql(
+            "unit_economics", key=f"r_{by}", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)
+        ),
+        params,
+    )
     price_col: list[Decimal | None] = []
     margin_col: list[Decimal | None] = []
     share_col: list[float | None] = []
@@ -311,7 +331,7 @@ def request_attempts(store: AttemptStore, request_id: str, filters: Filters | No
         raise AnalyticsInputError("request id must be 1-256 characters")
     params = base_params(Window.all_time(), filters)
     params["request_id"] = request_id
-    return store.query(load_sql("request_attempts"), params)
+    return store.query(load_sql("request_attempts", active=active_filters(params)), params)
 
 
 def budget_spend(
@@ -331,4 +351,9 @@ def budget_spend(
     params.update(week_start=week, month_start=month)
     chosen = plan(store, window, filters, (by,), cuts=(day, week, month))
     params.update(chosen.params())
-    return store.query(load_sql("budget_spend", key=f"facts.{by}", grain=chosen.grain), params)
+    return store.query(
+        load_sql(
+            "budget_spend", key=f"facts.{by}", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)
+        ),
+        params,
+    )

@@ -7,7 +7,8 @@
 -- (success ends the chain) and no grouping: those come from the attempt facts (facts_*.sql: the
 -- rollup's whole periods plus the attempts at the window's edges), many requests per row. Every
 -- other request (~10%: no (attempt 1, success) row) is grouped by a 64-bit hash of its id over the
--- window's attempts, one request per row, exactly as before.
+-- window's attempts, one request per row, exactly as before; its attempts come from the chain copy
+-- (chains_*.sql, aliased as llm_attempts so the shared scope clause applies unchanged).
 SELECT
     facts.ts                                            AS started,
     facts.route                                         AS r_route,
@@ -49,8 +50,7 @@ SELECT
     toDecimal128(sumIf(llm_attempts.cost_usd, llm_attempts.decision = 'fallback'), 9) AS fallback_cost,
     toDecimal128(sumIf(llm_attempts.cost_usd, llm_attempts.decision = 'retry'), 9)    AS retry_cost,
     toDecimal128(sumIf(llm_attempts.cost_usd, llm_attempts.outcome = 'success'), 9)   AS answer_cost
-FROM llm_attempts
+FROM (__CHAINS__) AS llm_attempts
 WHERE __REQUEST_SCOPE__
-  AND NOT (llm_attempts.attempt = 1 AND llm_attempts.outcome = 'success')
-GROUP BY cityHash64(llm_attempts.request_id)
+GROUP BY llm_attempts.rkey
 HAVING __PRIMARY_SCOPE__

@@ -6,6 +6,9 @@ attempt from `llm_attempts` (the `facts_*.sql` sources). Both parts hold the sam
 so the answer is the raw scan's, to the microsecond and the nano-dollar, while a 30-day question
 reads a few hundred thousand rows instead of ten million.
 
+The attempts of requests not answered by their first attempt are read from their copy
+`llm_chain_attempts` (migration 0012), grouped request by request.
+
 A rollup is only usable when nothing the job asks falls inside one of its periods:
 - the hour rollup has no tenant or feature, so a tenant or feature filter, grouping or tenant scope
   needs the day rollup;
@@ -40,6 +43,8 @@ class Plan:
     grain: str
     roll_since: datetime
     roll_until: datetime
+    #: Where the attempts of multi-attempt requests come from: `table` (llm_chain_attempts) or `raw`.
+    chains: str = "table"
 
     def params(self) -> dict[str, Any]:
         return {"roll_since": self.roll_since, "roll_until": self.roll_until}
@@ -72,6 +77,7 @@ def plan(
     grain = "day" if wide else "hour"
     size = GRAINS[grain]
     usable = bool(getattr(store, "rollups", True))
+    chains = chain_source(store)
     if bucket_s is not None and bucket_s % size != 0:
         usable = False
     if hour_of_day and grain != "hour":
@@ -81,8 +87,13 @@ def plan(
         if low < cut < high and _floor(cut, size) != cut:
             low = _ceil(cut, size)
     if not usable or low >= high:
-        return Plan(grain, win.until, win.until)  # empty rollup part: every attempt from the table
-    return Plan(grain, low, high)
+        return Plan(grain, win.until, win.until, chains)  # empty rollup part: every attempt from the table
+    return Plan(grain, low, high, chains)
+
+
+def chain_source(store: AttemptStore) -> str:
+    """`table` (the `llm_chain_attempts` copy) unless the store reads attempts only (`raw`)."""
+    return "table" if getattr(store, "rollups", True) else "raw"
 
 
 def _floor(at: datetime, size: int) -> datetime:
@@ -96,7 +107,7 @@ def _ceil(at: datetime, size: int) -> datetime:
 
 
 class RawAttemptStore:
-    """A store whose analytics jobs read every attempt from `llm_attempts` and no rollup.
+    """A store whose analytics jobs read every attempt from `llm_attempts`: no rollup, no chain copy.
 
     The reference the rollups are checked against (tests compare every job on both) and the bench's
     "before": same data, same SQL, only the plan differs. Everything else goes to the wrapped store

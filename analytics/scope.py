@@ -149,11 +149,19 @@ _DIM_IF = re.compile(r"if\(\{by_(\w+):Bool\}, (\w+), ''\)")
 
 
 @cache
-def load_sql(name: str, dims: tuple[str, ...] | None = None, key: str | None = None, grain: str | None = None) -> str:
+def load_sql(
+    name: str,
+    dims: tuple[str, ...] | None = None,
+    key: str | None = None,
+    grain: str | None = None,
+    active: frozenset[str] | None = None,
+    chains: str = "table",
+) -> str:
     """A job's SQL with the shared scope clauses put in (all files of this package).
 
     `grain` (`hour` or `day`, from `analytics.rollup.plan`) picks which rollup the `__FACTS__` and
-    `__REQUEST_FACTS__` sources read for whole periods.
+    `__REQUEST_FACTS__` sources read for whole periods; `chains` (`table` or `raw`) whether the
+    attempts of multi-attempt requests come from `llm_chain_attempts` or from `llm_attempts`.
 
     `dims` (already checked against `DIMENSIONS`) folds each `if({by_x:Bool}, col, '')` to `col` or
     `''`, and `key` (a column expression from a constant table in `jobs`, chosen by a checked name)
@@ -166,6 +174,9 @@ def load_sql(name: str, dims: tuple[str, ...] | None = None, key: str | None = N
             raise AnalyticsInputError(f"unknown rollup grain {grain!r}")
         text = text.replace("__REQUEST_FACTS__", _read("request_facts"))
         text = text.replace("__FACTS__", _read(f"facts_{grain}"))
+    if chains not in ("table", "raw"):
+        raise AnalyticsInputError(f"unknown chain source {chains!r}")
+    text = text.replace("__CHAINS__", _read(f"chains_{chains}"))
     attempt, request, primary, rollup = _parts(_read("scope"))
     text = text.replace("__REQUEST_SCOPE__", request).replace("__PRIMARY_SCOPE__", primary)
     text = text.replace("__ROLLUP_SCOPE__", rollup)
@@ -177,7 +188,34 @@ def load_sql(name: str, dims: tuple[str, ...] | None = None, key: str | None = N
         text = _DIM_IF.sub(lambda m: m.group(2) if m.group(1) in dims else "''", text)
     if key is not None:
         text = text.replace("__KEY__", key)
+    if active is not None:
+        text = _fold_filters(text, active)
     return text
+
+
+_FILTER_CLAUSE = re.compile(
+    r"(\n\s+AND )?\(empty\(\{(\w+):Array\(String\)\}\) OR (has\(\{\2:Array\(String\)\}, [\w.]+\))\)"
+)
+_SCOPED_CLAUSE = re.compile(r"(\n\s+AND )?\(NOT \{scoped:Bool\} OR ([\w.]+ = \{scope_tenant:String\})\)")
+
+
+def _fold_filters(text: str, active: frozenset[str]) -> str:
+    def fold(match: re.Match[str], name: str, clause: str) -> str:
+        joiner = match.group(1)
+        if name in active:
+            return f"{joiner or ''}{clause}"
+        return "" if joiner else "true"
+
+    text = _FILTER_CLAUSE.sub(lambda m: fold(m, m.group(2), m.group(3)), text)
+    return _SCOPED_CLAUSE.sub(lambda m: fold(m, "scoped", m.group(2)), text)
+
+
+def active_filters(params: dict[str, Any]) -> frozenset[str]:
+    """Names of the filters in `params` that hold values (`routes`, ...), and `scoped` if scoped."""
+    names = {n for n in ("routes", "tasks", "tenants", "features", "models", "providers") if params.get(n)}
+    if params.get("scoped"):
+        names.add("scoped")
+    return frozenset(names)
 
 
 def _read(name: str) -> str:

@@ -68,6 +68,7 @@ RETENTION: tuple[tuple[str, str], ...] = (
     ("otel_traces", "Timestamp"),
     ("llm_rollup_hour", "bucket"),
     ("llm_rollup_day", "bucket"),
+    ("llm_chain_attempts", "ts"),
 )
 
 

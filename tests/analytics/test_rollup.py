@@ -1,5 +1,5 @@
-"""The rollups never change an answer: every job that reads them equals the same job reading every
-attempt (`RawAttemptStore`), for random microsecond windows, filters and groupings over traffic with
+"""The rollups and the chain copy never change an answer: every job that reads them equals the same
+job reading every attempt (`RawAttemptStore`), for random microsecond windows, filters and groupings over traffic with
 every chain shape, including requests whose attempts straddle hour and day boundaries; and an
 attempt written after its hour was rolled up is counted.
 """
@@ -147,6 +147,7 @@ def every_job(window: Window, filters: Filters, dims: tuple[str, ...], share_key
         lambda s: jobs.spend_over_time(s, "day", (), window, filters),
         lambda s: jobs.budget_spend(s, "tenant", filters, now),
         lambda s: jobs.budget_spend(s, "route", filters, now),
+        lambda s: jobs.double_charges(s, window, filters, 7),
     ]
 
 

@@ -1,5 +1,5 @@
-"""Migration 0011 (attempt rollups): a store created by the previous schema gets its existing rows
-summed in exactly once, also when the migration is interrupted and runs again; later inserts reach
+"""Migrations 0011 (attempt rollups) and 0012 (chain copy): a store created by the previous schema gets its existing rows
+summed (copied) in exactly once, also when the migration is interrupted and runs again; later inserts reach
 the rollups through the views, and a retried batch is not counted twice."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from routeledger.store.schema import RECORD_VERSION, migration_files, statements
 from tests.routeledger.store.test_embedded import row
 
 ROLLUP = "0011_attempt_rollups.sql"
+CHAIN = "0012_chain_attempts.sql"
 
 #: The same totals from the raw table and from each rollup, per route, model and decision.
 TOTALS = """
@@ -73,17 +74,36 @@ def old_store(chdb_dir: Path) -> Iterator[ChdbAttemptStore]:
     store.close()
 
 
+CHAINS = """
+SELECT rkey, request_id, attempt, ts, decision, route, task, tenant, feature, model, provider, outcome, billable,
+       cost_usd
+FROM {table:Identifier}
+ORDER BY rkey, attempt, ts
+"""
+CHAINS_RAW = """
+SELECT cityHash64(request_id) AS rkey, request_id, attempt, ts, decision, route, task, tenant, feature, model,
+       provider, outcome, billable, cost_usd
+FROM llm_attempts
+WHERE NOT (attempt = 1 AND outcome = 'success')
+ORDER BY rkey, attempt, ts
+"""
+
+
 def assert_rollups_match(store: ChdbAttemptStore) -> None:
+    """Both rollups sum to the raw table; the chain copy holds exactly its multi-attempt rows."""
     raw = store.query(TOTALS, {"table": "llm_attempts"}).to_pylist()
     assert raw
     for table in ("llm_rollup_hour", "llm_rollup_day"):
         assert store.query(ROLLED, {"table": table}).to_pylist() == raw, table
+    chains = store.query(CHAINS_RAW).to_pylist()
+    assert chains
+    assert store.query(CHAINS, {"table": "llm_chain_attempts"}).to_pylist() == chains
 
 
 def test_upgrading_a_ledger_backfills_the_rollups_once(old_store: ChdbAttemptStore) -> None:
     assert old_store.query("SELECT count() AS n FROM system.tables WHERE database = currentDatabase() "
                            "AND name LIKE 'llm_rollup%'").column("n")[0].as_py() == 0  # fmt: skip
-    assert old_store.migrate() == [ROLLUP]
+    assert old_store.migrate() == [ROLLUP, CHAIN]
     assert_rollups_match(old_store)
     assert old_store.migrate() == []
     old_store.insert_attempts(rows_to_arrow(rows(500, 120)), "new-1")
@@ -94,11 +114,12 @@ def test_upgrading_a_ledger_backfills_the_rollups_once(old_store: ChdbAttemptSto
 
 def test_an_interrupted_migration_runs_again_without_counting_twice(old_store: ChdbAttemptStore) -> None:
     """The version row is written last: a crash before it means the whole file runs again."""
-    sql = dict((name, text) for _, name, text in migration_files())[ROLLUP]
-    for statement in statements(sql):
-        old_store.execute(statement)
-    old_store.insert_attempts(rows_to_arrow(rows(700, 50)), "between")  # written by the half-done view
-    assert old_store.migrate() == [ROLLUP]
+    files = dict((name, text) for _, name, text in migration_files())
+    for name in (ROLLUP, CHAIN):
+        for statement in statements(files[name]):
+            old_store.execute(statement)
+    old_store.insert_attempts(rows_to_arrow(rows(700, 50)), "between")  # written by the half-done views
+    assert old_store.migrate() == [ROLLUP, CHAIN]
     assert_rollups_match(old_store)
     old_store.insert_attempts(rows_to_arrow(rows(800, 50)), "after")
     assert_rollups_match(old_store)
