@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS llm_chain_attempts
     model       LowCardinality(String),
     provider    LowCardinality(String),
     outcome     LowCardinality(String),
+    failure_class LowCardinality(String),
     billable    Bool,
     cost_usd    Decimal(18, 9)
 )
@@ -36,12 +37,12 @@ TRUNCATE TABLE IF EXISTS llm_chain_attempts;
 
 INSERT INTO llm_chain_attempts
 SELECT ts, cityHash64(request_id) AS rkey, request_id, attempt, decision, route, task, tenant, feature, model, provider,
-       outcome, billable, cost_usd
+       outcome, failure_class, billable, cost_usd
 FROM llm_attempts
 WHERE NOT (attempt = 1 AND outcome = 'success');
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS llm_chain_attempts_mv TO llm_chain_attempts AS
 SELECT ts, cityHash64(request_id) AS rkey, request_id, attempt, decision, route, task, tenant, feature, model, provider,
-       outcome, billable, cost_usd
+       outcome, failure_class, billable, cost_usd
 FROM llm_attempts
 WHERE NOT (attempt = 1 AND outcome = 'success')
