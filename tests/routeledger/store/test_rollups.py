@@ -1,6 +1,7 @@
-"""Migrations 0011 (attempt rollups) and 0012 (chain copy): a store created by the previous schema gets its existing rows
-summed (copied) in exactly once, also when the migration is interrupted and runs again; later inserts reach
-the rollups through the views, and a retried batch is not counted twice."""
+"""Migrations 0011 (attempt rollups) and 0012 (chain copy): a store created by the previous schema
+gets its existing rows summed (copied) in exactly once, also when a migration is interrupted and
+runs again; later inserts reach the rollups through the views, and a retried batch is not counted
+twice."""
 
 from __future__ import annotations
 
