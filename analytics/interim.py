@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from analytics.rollup import plan
 from analytics.scope import AnalyticsInputError, Filters, Window, active_filters, base_params, choose, load_sql
 from routeledger.store import AttemptStore
 
@@ -44,7 +45,11 @@ def bucket_seconds(window: Window) -> int:
 def overview(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:
     """One row: requests, answers, fallback share, spend, cost per successful answer, latency p50/95/99."""
     params = base_params(window, filters)
-    return store.query(load_sql("interim_overview", active=active_filters(params)), params).drop_columns(["q"])
+    chosen = plan(store, window, filters)
+    params.update(chosen.params())
+    return store.query(
+        load_sql("interim_overview", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)), params
+    ).drop_columns(["q"])
 
 
 def fallback_over_time(
@@ -54,13 +59,23 @@ def fallback_over_time(
     window = window or Window.all_time()
     params: dict[str, Any] = base_params(window, filters)
     params.update(by=choose(by, FALLBACK_DIMENSIONS, "dimension"), bucket_s=bucket_seconds(window))
-    return store.query(load_sql("interim_fallback_over_time", active=active_filters(params)), params)
+    chosen = plan(store, window, filters, (by,), bucket_s=params["bucket_s"])
+    params.update(chosen.params())
+    return store.query(
+        load_sql("interim_fallback_over_time", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)),
+        params,
+    )
 
 
 def chain_flow(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:
     """Links between chain steps (`first: model` → `fallback: model` → answered/failed): requests, cost."""
     params = base_params(window, filters)
-    return store.query(load_sql("interim_chain_flow", active=active_filters(params)), params)
+    chosen = plan(store, window, filters)
+    params.update(chosen.params())
+    return store.query(
+        load_sql("interim_chain_flow", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)),
+        params,
+    )
 
 
 def failure_reasons(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:

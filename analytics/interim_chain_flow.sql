@@ -1,18 +1,21 @@
 -- The chain as a flow: each attempt is a node "decision: model"; a link goes from an attempt to
 -- the next one of the same request, and from a request's last attempt to "answered" or "failed".
 -- Counts are requests along the link; cost is what the source attempts cost.
--- Cheap on a large ledger: every first attempt is first counted as if it ended its request (one
--- grouped pass, labels built after grouping); only requests with a later attempt (~15%) have their
--- attempts put in order, adding their real links and taking back their first attempt's "ended
--- here" link (the row i = 0 below, with sign -1). Requests are keyed by a 64-bit hash of their id.
+-- Cheap on a large ledger: every first attempt is first counted as if it ended its request (from
+-- the attempt facts: rollup periods + the window's edges); only requests with a later attempt
+-- (~15%, from the chain copy: a request with a second attempt has all its attempts there) have
+-- their attempts put in order, adding their real links and taking back their first attempt's
+-- "ended here" link (the row i = 0 below, with sign -1). Requests are keyed by a 64-bit hash of
+-- their id.
 WITH chains AS
 (
-    SELECT arraySort(x -> x.1, groupArray((attempt, decision, model, outcome, cost_usd))) AS s
-    FROM llm_attempts
+    SELECT arraySort(x -> x.1, groupArray((llm_attempts.attempt, llm_attempts.decision, llm_attempts.model,
+                                           llm_attempts.outcome, llm_attempts.cost_usd))) AS s
+    FROM (__CHAINS__) AS llm_attempts
     WHERE __SCOPE__
-      AND cityHash64(request_id) IN
-          (SELECT cityHash64(request_id) FROM llm_attempts WHERE __SCOPE__ AND llm_attempts.attempt > 1)
-    GROUP BY cityHash64(request_id)
+      AND llm_attempts.rkey IN
+          (SELECT llm_attempts.rkey FROM (__CHAINS__) AS llm_attempts WHERE __SCOPE__ AND llm_attempts.attempt > 1)
+    GROUP BY llm_attempts.rkey
 ),
 links AS
 (
@@ -27,13 +30,13 @@ links AS
     GROUP BY source, target
     UNION ALL
     SELECT
-        concat(decision, ': ', model),
-        if(outcome = 'success', 'answered', 'failed'),
-        toInt64(count()),
-        sum(llm_attempts.cost_usd)
-    FROM llm_attempts
-    WHERE __SCOPE__ AND llm_attempts.attempt = 1
-    GROUP BY decision, model, outcome
+        concat(facts.decision, ': ', facts.model),
+        if(facts.outcome = 'success', 'answered', 'failed'),
+        toInt64(sum(facts.n)),
+        sum(facts.cost_usd)
+    FROM (__FACTS__) AS facts
+    WHERE facts.first = 1
+    GROUP BY facts.decision, facts.model, facts.outcome
 )
 SELECT source, target, sum(requests) AS requests, sum(cost_usd) AS cost_usd
 FROM links

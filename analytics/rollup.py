@@ -21,6 +21,7 @@ When nothing fits, the rollup part is empty and the job scans attempts, as befor
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.scope import GRAINS, Filters, Window
+from analytics.scope import GRAINS, Filters, Window, load_sql
 from routeledger.store import AttemptStore
 
 #: Dimensions only the day rollup holds.
@@ -76,7 +77,7 @@ def plan(
     wide = bool(f.tenants or f.features or f.tenant_scope is not None or DAY_ONLY_DIMENSIONS & set(dims))
     grain = "day" if wide else "hour"
     size = GRAINS[grain]
-    usable = bool(getattr(store, "rollups", True))
+    usable = has_rollups(store)
     chains = chain_source(store)
     if bucket_s is not None and bucket_s % size != 0:
         usable = False
@@ -93,7 +94,29 @@ def plan(
 
 def chain_source(store: AttemptStore) -> str:
     """`table` (the `llm_chain_attempts` copy) unless the store reads attempts only (`raw`)."""
-    return "table" if getattr(store, "rollups", True) else "raw"
+    return "table" if has_rollups(store) else "raw"
+
+
+#: Stores known to hold the rollups and the chain copy (tables are never dropped, so a yes is kept;
+#: a no is asked again, since a writer may migrate the ledger while a reader has it open).
+_READY: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def has_rollups(store: AttemptStore) -> bool:
+    """Whether jobs may read the rollups and the chain copy of this store.
+
+    No for a `RawAttemptStore` (`rollups = False`) and for a ledger no writer has migrated to 0012
+    yet (a dashboard opened read-only on an old ledger): those jobs read `llm_attempts` only.
+    """
+    flag = getattr(store, "rollups", None)
+    if flag is not None:
+        return bool(flag)
+    if store in _READY:
+        return True
+    present = int(store.query(load_sql("rollup_tables")).column("present")[0].as_py()) == 3
+    if present:
+        _READY.add(store)
+    return present
 
 
 def _floor(at: datetime, size: int) -> datetime:

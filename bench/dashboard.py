@@ -183,6 +183,12 @@ def main() -> None:
         if marker.exists() and json.loads(marker.read_text())["asked"] == args.rows:
             rows, gen_s = json.loads(marker.read_text())["rows"], 0.0
             console.print(f"reusing {rows:,} rows in {data}")
+            writer = ChdbAttemptStore(data, DATABASE)  # as the collector does on start: bring the schema up
+            started = time.perf_counter()
+            applied = writer.migrate()
+            writer.close()
+            if applied:
+                console.print(f"migrations {', '.join(applied)} in {time.perf_counter() - started:.1f} s")
         else:
             shutil.rmtree(data, ignore_errors=True)
             rows, gen_s = generate(data, args.rows)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics import jobs
+from analytics import interim, jobs
 from analytics.rollup import RawAttemptStore, plan
 from analytics.scope import Filters, Window
 from routeledger.attempt import AttemptRow
@@ -148,6 +148,10 @@ def every_job(window: Window, filters: Filters, dims: tuple[str, ...], share_key
         lambda s: jobs.budget_spend(s, "tenant", filters, now),
         lambda s: jobs.budget_spend(s, "route", filters, now),
         lambda s: jobs.double_charges(s, window, filters, 7),
+        lambda s: interim.overview(s, window, filters).drop_columns(["p50_ms", "p95_ms", "p99_ms"]),
+        lambda s: interim.fallback_over_time(s, "route", window, filters),
+        lambda s: interim.fallback_over_time(s, "model", window, filters),
+        lambda s: interim.chain_flow(s, window, filters),
     ]
 
 
