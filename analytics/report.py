@@ -80,7 +80,7 @@ def build_weekly_report(
     before = Window(end - timedelta(days=14), week.since)
     tick("hop statistics")
     params = base_params(week, filters)
-    hops = store.query(load_sql("hop_stats", active=active_filters(params)), params).to_pylist()
+    hops = store.query(load_sql("hop_stats", active=active_filters(params)), params).drop_columns(["q"]).to_pylist()
     tick("cost per answer by route")
     routes = cost_per_answer(store, ("route",), week, filters).to_pylist()
     shares = {r["name"]: r for r in fallback_share(store, "route", week, filters).to_pylist()}

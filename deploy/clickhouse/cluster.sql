@@ -180,7 +180,7 @@ CREATE TABLE IF NOT EXISTS routeledger.llm_chain_attempts_local ON CLUSTER '{clu
     cost_usd      Decimal(18, 9)
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/routeledger/llm_chain_attempts', '{replica}')
-PARTITION BY toYYYYMM(ts)
+PARTITION BY toDate(ts)
 ORDER BY (rkey, attempt, ts)
 SETTINGS replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
 

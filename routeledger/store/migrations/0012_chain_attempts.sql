@@ -2,8 +2,9 @@
 -- every row of `llm_attempts` except the (attempt 1, success) ones, with only the columns the
 -- per-request jobs group (analytics/request_facts.sql, double_charges.sql), keyed by a 64-bit hash
 -- of the request id and sorted by it. Those jobs must group these rows request by request (the primary model, the
--- chain moves); reading them here instead of filtering every attempt halves that work. A filtered
--- copy, so exact by construction; tests compare it with the raw table.
+-- chain moves); reading them here instead of filtering every attempt halves that work. Day
+-- partitions, as in llm_attempts, so a week's question reads a week. A filtered copy, so exact by
+-- construction; tests compare it with the raw table.
 --
 -- Filled by a view (late attempts and retried batches behave as in migration 0011) and, on a
 -- ledger written before this migration, backfilled once: a rerun after an interruption drops the
@@ -27,7 +28,7 @@ CREATE TABLE IF NOT EXISTS llm_chain_attempts
     cost_usd    Decimal(18, 9)
 )
 ENGINE = MergeTree
-PARTITION BY toYYYYMM(ts)
+PARTITION BY toDate(ts)
 ORDER BY (rkey, attempt, ts)
 SETTINGS non_replicated_deduplication_window = 10000;
 
