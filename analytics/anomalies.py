@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.scope import Filters, Window, base_params, choose, load_sql, parse_duration
+from analytics.scope import Filters, Window, active_filters, base_params, choose, load_sql, parse_duration
 from routeledger.analytics_config import AnomalyConfig
 from routeledger.store import AttemptStore
 
@@ -87,7 +87,9 @@ def find_anomalies(
         params = base_params(Window(since, until), filters)
         params.update(by=scope, bucket_us=int(width / timedelta(microseconds=1)))
         series: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
-        for row in store.query(load_sql("anomaly_series", key=f"r_{scope}"), params).to_pylist():
+        for row in store.query(
+            load_sql("anomaly_series", key=f"r_{scope}", active=active_filters(params)), params
+        ).to_pylist():
             series[row["name"]][int(row["window_index"])] = row
         for name, windows in sorted(series.items()):
             found.extend(_judge(cfg, scope, name, windows, until - width, until))

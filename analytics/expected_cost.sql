@@ -5,7 +5,7 @@
 -- probabilities come from the basis period [basis_since, until) (the last N weeks); the observed
 -- mean cost per request is over the asked window [obs_since, until). Probabilities are Decimal so
 -- 12 of 100 is exactly 0.12 and money stays exact.
-WITH per_request AS (__PER_REQUEST__),
+WITH per_request AS (__REQUEST_FACTS__),
 typed AS
 (
     SELECT
@@ -15,13 +15,13 @@ typed AS
         if({by_feature:Bool}, r_feature, '')    AS feature,
         if({by_model:Bool}, r_model, '')        AS model,
         if({by_provider:Bool}, r_provider, '')  AS provider,
-        countIf(started >= {basis_since:DateTime64(6, 'UTC')})                         AS basis_requests,
-        countIf(started >= {basis_since:DateTime64(6, 'UTC')} AND n_fallbacks > 0)    AS basis_fallbacks,
-        countIf(started >= {basis_since:DateTime64(6, 'UTC')} AND n_retries > 0)      AS basis_retries,
+        sumIf(w, started >= {basis_since:DateTime64(6, 'UTC')})                        AS basis_requests,
+        sumIf(w, started >= {basis_since:DateTime64(6, 'UTC')} AND n_fallbacks > 0)   AS basis_fallbacks,
+        sumIf(w, started >= {basis_since:DateTime64(6, 'UTC')} AND n_retries > 0)     AS basis_retries,
         sumIf(first_cost, started >= {basis_since:DateTime64(6, 'UTC')})               AS basis_first_cost,
         sumIf(fallback_cost, started >= {basis_since:DateTime64(6, 'UTC')})            AS basis_fallback_cost,
         sumIf(retry_cost, started >= {basis_since:DateTime64(6, 'UTC')})               AS basis_retry_cost,
-        countIf(started >= {obs_since:DateTime64(6, 'UTC')})                           AS observed_requests,
+        sumIf(w, started >= {obs_since:DateTime64(6, 'UTC')})                          AS observed_requests,
         sumIf(total_cost, started >= {obs_since:DateTime64(6, 'UTC')})                 AS observed_cost
     FROM per_request
     GROUP BY route, task, tenant, feature, model, provider

@@ -13,7 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.scope import AnalyticsInputError, Filters, Window, base_params, choose, load_sql
+from analytics.rollup import plan
+from analytics.scope import AnalyticsInputError, Filters, Window, active_filters, base_params, choose, load_sql
 from routeledger.store import AttemptStore
 
 #: Dimensions fallback share over time can split by.
@@ -43,7 +44,12 @@ def bucket_seconds(window: Window) -> int:
 
 def overview(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:
     """One row: requests, answers, fallback share, spend, cost per successful answer, latency p50/95/99."""
-    return store.query(load_sql("interim_overview"), base_params(window, filters)).drop_columns(["q"])
+    params = base_params(window, filters)
+    chosen = plan(store, window, filters)
+    params.update(chosen.params())
+    return store.query(
+        load_sql("interim_overview", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)), params
+    ).drop_columns(["q"])
 
 
 def fallback_over_time(
@@ -53,14 +59,26 @@ def fallback_over_time(
     window = window or Window.all_time()
     params: dict[str, Any] = base_params(window, filters)
     params.update(by=choose(by, FALLBACK_DIMENSIONS, "dimension"), bucket_s=bucket_seconds(window))
-    return store.query(load_sql("interim_fallback_over_time"), params)
+    chosen = plan(store, window, filters, (by,), bucket_s=params["bucket_s"])
+    params.update(chosen.params())
+    return store.query(
+        load_sql("interim_fallback_over_time", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)),
+        params,
+    )
 
 
 def chain_flow(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:
     """Links between chain steps (`first: model` → `fallback: model` → answered/failed): requests, cost."""
-    return store.query(load_sql("interim_chain_flow"), base_params(window, filters))
+    params = base_params(window, filters)
+    chosen = plan(store, window, filters)
+    params.update(chosen.params())
+    return store.query(
+        load_sql("interim_chain_flow", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)),
+        params,
+    )
 
 
 def failure_reasons(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:
     """Failed attempts by failure class and model, with their cost and an example reason."""
-    return store.query(load_sql("interim_failure_reasons"), base_params(window, filters))
+    params = base_params(window, filters)
+    return store.query(load_sql("interim_failure_reasons", active=active_filters(params)), params)

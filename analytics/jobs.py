@@ -14,11 +14,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from analytics.rollup import chain_source, plan
 from analytics.scope import (
     DIMENSIONS,
     AnalyticsInputError,
     Filters,
     Window,
+    active_filters,
     base_params,
     choose,
     dimension_params,
@@ -78,14 +80,28 @@ def _check_share(threshold: float, min_requests: int) -> None:
         raise AnalyticsInputError("min_requests must not be negative")
 
 
-def _by_dims(store: AttemptStore, name: str, by: Sequence[str] | str, params: dict[str, Any]) -> pa.Table:
+def _by_dims(
+    store: AttemptStore,
+    name: str,
+    by: Sequence[str] | str,
+    params: dict[str, Any],
+    rollup: tuple[Window | None, Filters | None, tuple[datetime, ...]] | None = None,
+) -> pa.Table:
     """Run a job grouped by the chosen dimensions; the others collapse to '' and are dropped.
 
     An empty tuple (not an empty string, which is what a user types) means one overall row.
+    `rollup` (window, filters, time cuts) marks a job that reads the attempt facts: the rollup and
+    its whole periods are planned for these dimensions (`analytics.rollup`).
     """
     dims = () if by == () else parse_dimensions(by)
     params.update(dimension_params(dims))
-    table = store.query(load_sql(name, dims), params)
+    grain, chains = None, "table"
+    if rollup is not None:
+        window, filters, cuts = rollup
+        chosen = plan(store, window, filters, dims, cuts=cuts)
+        params.update(chosen.params())
+        grain, chains = chosen.grain, chosen.chains
+    table = store.query(load_sql(name, dims, grain=grain, active=active_filters(params), chains=chains), params)
     return table.drop_columns([d for d in DIMENSIONS if d not in dims])
 
 
@@ -96,7 +112,7 @@ def cost(
     filters: Filters | None = None,
 ) -> pa.Table:
     """Spend by the chosen dimensions: requests, attempts, tokens, cost, cost of failed attempts."""
-    return _by_dims(store, "cost", by, base_params(window, filters))
+    return _by_dims(store, "cost", by, base_params(window, filters), (window, filters, ()))
 
 
 def guardrail_blocks(
@@ -119,7 +135,7 @@ def cost_per_answer(
 
     Model and provider are the request's primary (first attempt), and filter on it.
     """
-    return _by_dims(store, "cost_per_answer", by, base_params(window, filters))
+    return _by_dims(store, "cost_per_answer", by, base_params(window, filters), (window, filters, ()))
 
 
 def spend_over_time(
@@ -135,8 +151,13 @@ def spend_over_time(
         raise AnalyticsInputError(f"unknown bucket {bucket!r}; choose from {', '.join(BUCKETS)}")
     dims = parse_dimensions(by) if (by if isinstance(by, str) else list(by)) else ()
     params = base_params(window, filters)
+    chosen = plan(store, window, filters, dims, bucket_s=width)
     params.update(dimension_params(dims), bucket_s=width)
-    table = store.query(load_sql("spend_over_time", dims), params)
+    params.update(chosen.params())
+    table = store.query(
+        load_sql("spend_over_time", dims, grain=chosen.grain, chains=chosen.chains, active=active_filters(params)),
+        params,
+    )
     return table.drop_columns([d for d in DIMENSIONS if d not in dims])
 
 
@@ -150,8 +171,11 @@ def fallbacks(
     """Fallback and retry share overall, by route and by primary model, with the over-threshold flag."""
     _check_share(threshold, min_requests)
     params = base_params(window, filters)
-    params.update(threshold=threshold, min_requests=min_requests)
-    return store.query(load_sql("fallbacks"), params)
+    chosen = plan(store, window, filters, ("route", "model"))
+    params.update(chosen.params(), threshold=threshold, min_requests=min_requests)
+    return store.query(
+        load_sql("fallbacks", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)), params
+    )
 
 
 def fallback_share(
@@ -167,7 +191,18 @@ def fallback_share(
     _check_share(threshold, min_requests)
     params = base_params(window, filters)
     params.update(by=choose(by, SHARE_KEYS, "grouping"), threshold=threshold, min_requests=min_requests)
-    return store.query(load_sql("fallback_share", key=SHARE_KEY_COLUMNS[by]), params)
+    chosen = plan(store, window, filters, (by,) if by in DIMENSIONS else (), hour_of_day=by == "hour")
+    params.update(chosen.params())
+    return store.query(
+        load_sql(
+            "fallback_share",
+            key=SHARE_KEY_COLUMNS[by],
+            grain=chosen.grain,
+            chains=chosen.chains,
+            active=active_filters(params),
+        ),
+        params,
+    )
 
 
 def transitions(
@@ -177,7 +212,7 @@ def transitions(
     filters: Filters | None = None,
 ) -> pa.Table:
     """Chain transitions (retries + fallbacks) per request: mean, max, distribution 0/1/2/3+."""
-    return _by_dims(store, "transitions", by, base_params(window, filters))
+    return _by_dims(store, "transitions", by, base_params(window, filters), (window, filters, ()))
 
 
 def answer_quality(
@@ -221,9 +256,10 @@ def expected_cost(
     win = window or Window.all_time()
     end = min(win.until, now or datetime.now(UTC))
     basis_since = end - timedelta(weeks=weeks)
-    params = base_params(Window(min(win.since, basis_since), win.until), filters)
+    whole = Window(min(win.since, basis_since), win.until)
+    params = base_params(whole, filters)
     params.update(basis_since=basis_since, obs_since=win.since)
-    return _by_dims(store, "expected_cost", by, params)
+    return _by_dims(store, "expected_cost", by, params, (whole, filters, (basis_since, win.since)))
 
 
 def double_charges(
@@ -237,7 +273,7 @@ def double_charges(
         raise AnalyticsInputError("limit must be between 1 and 100000")
     params = base_params(window, filters)
     params["limit"] = limit
-    return store.query(load_sql("double_charges"), params)
+    return store.query(load_sql("double_charges", active=active_filters(params), chains=chain_source(store)), params)
 
 
 def unit_economics(
@@ -254,7 +290,14 @@ def unit_economics(
     params["by"] = choose(by, ("task", "feature"), "grouping")
     if not 0 <= buffer_min <= 1:
         raise AnalyticsInputError("buffer_min must be a share between 0 and 1")
-    table = store.query(load_sql("unit_economics", key=f"r_{by}"), params)
+    chosen = plan(store, window, filters, (by,))
+    params.update(chosen.params())
+    table = store.query(
+        load_sql(
+            "unit_economics", key=f"r_{by}", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)
+        ),
+        params,
+    )
     price_col: list[Decimal | None] = []
     margin_col: list[Decimal | None] = []
     share_col: list[float | None] = []
@@ -288,7 +331,7 @@ def request_attempts(store: AttemptStore, request_id: str, filters: Filters | No
         raise AnalyticsInputError("request id must be 1-256 characters")
     params = base_params(Window.all_time(), filters)
     params["request_id"] = request_id
-    return store.query(load_sql("request_attempts"), params)
+    return store.query(load_sql("request_attempts", active=active_filters(params)), params)
 
 
 def budget_spend(
@@ -302,7 +345,15 @@ def budget_spend(
     day = at.replace(hour=0, minute=0, second=0, microsecond=0)
     week = day - timedelta(days=day.weekday())
     month = day.replace(day=1)
-    params = base_params(Window(min(week, month), at + timedelta(seconds=1)), filters)
+    window = Window(min(week, month), at + timedelta(seconds=1))
+    params = base_params(window, filters)
     params.update(by=choose(by, ("tenant", "feature", "route"), "grouping"), day_start=day)
     params.update(week_start=week, month_start=month)
-    return store.query(load_sql("budget_spend", key=f"llm_attempts.{by}"), params)
+    chosen = plan(store, window, filters, (by,), cuts=(day, week, month))
+    params.update(chosen.params())
+    return store.query(
+        load_sql(
+            "budget_spend", key=f"facts.{by}", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)
+        ),
+        params,
+    )

@@ -25,7 +25,7 @@ import orjson
 import pyarrow as pa
 
 from analytics.jobs import cost_per_answer, fallback_share, spend_over_time
-from analytics.scope import Filters, Window, base_params, load_sql
+from analytics.scope import Filters, Window, active_filters, base_params, load_sql
 from routeledger.store import AttemptStore
 
 #: A fallback hop that rescues fewer than this share of its runs is a candidate for removal.
@@ -79,7 +79,8 @@ def build_weekly_report(
     week = Window(end - timedelta(days=7), end)
     before = Window(end - timedelta(days=14), week.since)
     tick("hop statistics")
-    hops = store.query(load_sql("hop_stats"), base_params(week, filters)).to_pylist()
+    params = base_params(week, filters)
+    hops = store.query(load_sql("hop_stats", active=active_filters(params)), params).drop_columns(["q"]).to_pylist()
     tick("cost per answer by route")
     routes = cost_per_answer(store, ("route",), week, filters).to_pylist()
     shares = {r["name"]: r for r in fallback_share(store, "route", week, filters).to_pylist()}

@@ -21,6 +21,8 @@ from importlib import resources
 from typing import Any
 
 DIMENSIONS = ("route", "task", "tenant", "feature", "model", "provider")
+#: Rollup periods in seconds (migration 0011): `hour` without tenant and feature, `day` with every dimension.
+GRAINS = {"hour": 3600, "day": 86400}
 FILTER_NAMES = ("route", "task", "tenant", "feature", "model", "provider")
 
 _DURATION = re.compile(r"^(\d+)\s*(m|h|d|w)$")
@@ -147,8 +149,19 @@ _DIM_IF = re.compile(r"if\(\{by_(\w+):Bool\}, (\w+), ''\)")
 
 
 @cache
-def load_sql(name: str, dims: tuple[str, ...] | None = None, key: str | None = None) -> str:
+def load_sql(
+    name: str,
+    dims: tuple[str, ...] | None = None,
+    key: str | None = None,
+    grain: str | None = None,
+    active: frozenset[str] | None = None,
+    chains: str = "table",
+) -> str:
     """A job's SQL with the shared scope clauses put in (all files of this package).
+
+    `grain` (`hour` or `day`, from `analytics.rollup.plan`) picks which rollup the `__FACTS__` and
+    `__REQUEST_FACTS__` sources read for whole periods; `chains` (`table` or `raw`) whether the
+    attempts of multi-attempt requests come from `llm_chain_attempts` or from `llm_attempts`.
 
     `dims` (already checked against `DIMENSIONS`) folds each `if({by_x:Bool}, col, '')` to `col` or
     `''`, and `key` (a column expression from a constant table in `jobs`, chosen by a checked name)
@@ -156,8 +169,17 @@ def load_sql(name: str, dims: tuple[str, ...] | None = None, key: str | None = N
     not fold those constant branches itself, and at 10M rows each costs about a second.
     """
     text = _read(name).replace("__PER_REQUEST__", _read("per_request"))
-    attempt, request, primary = _parts(_read("scope"))
+    if grain is not None:
+        if grain not in GRAINS:
+            raise AnalyticsInputError(f"unknown rollup grain {grain!r}")
+        text = text.replace("__REQUEST_FACTS__", _read("request_facts"))
+        text = text.replace("__FACTS__", _read(f"facts_{grain}"))
+    if chains not in ("table", "raw"):
+        raise AnalyticsInputError(f"unknown chain source {chains!r}")
+    text = text.replace("__CHAINS__", _read(f"chains_{chains}"))
+    attempt, request, primary, rollup = _parts(_read("scope"))
     text = text.replace("__REQUEST_SCOPE__", request).replace("__PRIMARY_SCOPE__", primary)
+    text = text.replace("__ROLLUP_SCOPE__", rollup)
     text = text.replace("__SCOPE__", attempt)
     if dims is not None:
         unknown = set(dims) - set(DIMENSIONS)
@@ -166,15 +188,42 @@ def load_sql(name: str, dims: tuple[str, ...] | None = None, key: str | None = N
         text = _DIM_IF.sub(lambda m: m.group(2) if m.group(1) in dims else "''", text)
     if key is not None:
         text = text.replace("__KEY__", key)
+    if active is not None:
+        text = _fold_filters(text, active)
     return text
+
+
+_FILTER_CLAUSE = re.compile(
+    r"(\n\s+AND )?\(empty\(\{(\w+):Array\(String\)\}\) OR (has\(\{\2:Array\(String\)\}, [\w.]+\))\)"
+)
+_SCOPED_CLAUSE = re.compile(r"(\n\s+AND )?\(NOT \{scoped:Bool\} OR ([\w.]+ = \{scope_tenant:String\})\)")
+
+
+def _fold_filters(text: str, active: frozenset[str]) -> str:
+    def fold(match: re.Match[str], name: str, clause: str) -> str:
+        joiner = match.group(1)
+        if name in active:
+            return f"{joiner or ''}{clause}"
+        return "" if joiner else "true"
+
+    text = _FILTER_CLAUSE.sub(lambda m: fold(m, m.group(2), m.group(3)), text)
+    return _SCOPED_CLAUSE.sub(lambda m: fold(m, "scoped", m.group(2)), text)
+
+
+def active_filters(params: dict[str, Any]) -> frozenset[str]:
+    """Names of the filters in `params` that hold values (`routes`, ...), and `scoped` if scoped."""
+    names = {n for n in ("routes", "tasks", "tenants", "features", "models", "providers") if params.get(n)}
+    if params.get("scoped"):
+        names.add("scoped")
+    return frozenset(names)
 
 
 def _read(name: str) -> str:
     return resources.files("analytics").joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
-def _parts(scope: str) -> tuple[str, str, str]:
-    """`scope.sql` holds three sections headed `-- @attempt`, `-- @request`, `-- @primary`."""
+def _parts(scope: str) -> tuple[str, str, str, str]:
+    """`scope.sql` holds four sections headed `-- @attempt`, `-- @request`, `-- @primary`, `-- @rollup`."""
     sections: dict[str, list[str]] = {}
     current = ""
     for line in scope.splitlines():
@@ -183,7 +232,7 @@ def _parts(scope: str) -> tuple[str, str, str]:
             sections[current] = []
         elif current and not line.lstrip().startswith("--"):
             sections[current].append(line)
-    return tuple("\n".join(sections[k]).strip() for k in ("attempt", "request", "primary"))  # type: ignore[return-value]
+    return tuple("\n".join(sections[k]).strip() for k in ("attempt", "request", "primary", "rollup"))  # type: ignore[return-value]
 
 
 def parse_dimensions(spec: str | Iterable[str], allowed: tuple[str, ...] = DIMENSIONS) -> tuple[str, ...]:

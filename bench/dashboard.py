@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -129,6 +130,20 @@ def generate(path: Path, rows: int) -> tuple[int, float]:
     return count, elapsed
 
 
+def migrate_apart(path: Path) -> list[str]:
+    """Bring a kept store's schema up in a process of its own, as the collector does on start: the
+    dashboard only ever reads, so this process opens the store read-only, as it does in service."""
+    code = (
+        "import json, sys; from routeledger.store.embedded import ChdbAttemptStore; "
+        "s = ChdbAttemptStore(sys.argv[1], sys.argv[2]); print(json.dumps(s.migrate())); s.close()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), DATABASE], check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    applied: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return applied
+
+
 def warm_up() -> None:
     """One run first so imports (pandas, altair, plotly) and opening the store are not timed."""
     from streamlit.testing.v1 import AppTest
@@ -183,6 +198,10 @@ def main() -> None:
         if marker.exists() and json.loads(marker.read_text())["asked"] == args.rows:
             rows, gen_s = json.loads(marker.read_text())["rows"], 0.0
             console.print(f"reusing {rows:,} rows in {data}")
+            started = time.perf_counter()
+            applied = migrate_apart(data)
+            if applied:
+                console.print(f"migrations {', '.join(applied)} in {time.perf_counter() - started:.1f} s")
         else:
             shutil.rmtree(data, ignore_errors=True)
             rows, gen_s = generate(data, args.rows)

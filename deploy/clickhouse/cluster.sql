@@ -105,3 +105,90 @@ ENGINE = Distributed('{cluster}', routeledger, otel_traces_local, cityHash64(Tra
 -- `FROM routeledger.otel_traces_local`.
 -- CREATE MATERIALIZED VIEW IF NOT EXISTS routeledger.otel_traces_llm_attempts ON CLUSTER '{cluster}'
 --     TO routeledger.llm_attempts_local AS SELECT ... FROM routeledger.otel_traces_local WHERE ...;
+
+-- Rollups and the chain copy (migrations 0011 and 0012): local tables next to llm_attempts_local,
+-- filled by views local to local (an attempt and its sums land on the same shard), read through
+-- Distributed tables: the jobs only add rollup rows up and group the chain copy by request, which a
+-- Distributed GROUP BY finishes across shards. Backfill an existing ledger once, per shard, with the
+-- INSERT ... SELECT of the migration reading `llm_attempts_local`. Without these tables the
+-- analytics read `llm_attempts` only (analytics/rollup.py checks system.tables).
+CREATE TABLE IF NOT EXISTS routeledger.llm_rollup_hour_local ON CLUSTER '{cluster}'
+(
+    bucket        DateTime('UTC'),
+    route         LowCardinality(String),
+    task          LowCardinality(String),
+    model         LowCardinality(String),
+    provider      LowCardinality(String),
+    decision      LowCardinality(String),
+    outcome       LowCardinality(String),
+    first         UInt8,
+    attempts      UInt64,
+    billable      UInt64,
+    input_tokens  UInt64,
+    output_tokens UInt64,
+    cost_usd      Decimal(38, 9)
+)
+ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/routeledger/llm_rollup_hour', '{replica}')
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, route, task, model, provider, decision, outcome, first)
+SETTINGS replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
+
+CREATE TABLE IF NOT EXISTS routeledger.llm_rollup_hour ON CLUSTER '{cluster}' AS routeledger.llm_rollup_hour_local
+ENGINE = Distributed('{cluster}', routeledger, llm_rollup_hour_local);
+
+CREATE TABLE IF NOT EXISTS routeledger.llm_rollup_day_local ON CLUSTER '{cluster}'
+(
+    bucket        DateTime('UTC'),
+    route         LowCardinality(String),
+    task          LowCardinality(String),
+    tenant        LowCardinality(String),
+    feature       LowCardinality(String),
+    model         LowCardinality(String),
+    provider      LowCardinality(String),
+    decision      LowCardinality(String),
+    outcome       LowCardinality(String),
+    first         UInt8,
+    attempts      UInt64,
+    billable      UInt64,
+    input_tokens  UInt64,
+    output_tokens UInt64,
+    cost_usd      Decimal(38, 9)
+)
+ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/routeledger/llm_rollup_day', '{replica}')
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, route, task, tenant, feature, model, provider, decision, outcome, first)
+SETTINGS replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
+
+CREATE TABLE IF NOT EXISTS routeledger.llm_rollup_day ON CLUSTER '{cluster}' AS routeledger.llm_rollup_day_local
+ENGINE = Distributed('{cluster}', routeledger, llm_rollup_day_local);
+
+CREATE TABLE IF NOT EXISTS routeledger.llm_chain_attempts_local ON CLUSTER '{cluster}'
+(
+    ts            DateTime64(6, 'UTC'),
+    rkey          UInt64,
+    request_id    String,
+    attempt       UInt8,
+    decision      LowCardinality(String),
+    route         LowCardinality(String),
+    task          LowCardinality(String),
+    tenant        LowCardinality(String),
+    feature       LowCardinality(String),
+    model         LowCardinality(String),
+    provider      LowCardinality(String),
+    outcome       LowCardinality(String),
+    failure_class LowCardinality(String),
+    billable      Bool,
+    cost_usd      Decimal(18, 9)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/routeledger/llm_chain_attempts', '{replica}')
+PARTITION BY toDate(ts)
+ORDER BY (rkey, attempt, ts)
+SETTINGS replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
+
+CREATE TABLE IF NOT EXISTS routeledger.llm_chain_attempts ON CLUSTER '{cluster}' AS routeledger.llm_chain_attempts_local
+ENGINE = Distributed('{cluster}', routeledger, llm_chain_attempts_local);
+
+-- The three views: the SELECTs of 0011_attempt_rollups.sql and 0012_chain_attempts.sql with
+-- `FROM routeledger.llm_attempts_local` and `TO routeledger.<table>_local`.
+-- CREATE MATERIALIZED VIEW IF NOT EXISTS routeledger.llm_rollup_hour_mv ON CLUSTER '{cluster}'
+--     TO routeledger.llm_rollup_hour_local AS SELECT ... FROM routeledger.llm_attempts_local GROUP BY ...;

@@ -62,8 +62,15 @@ def apply_migrations(execute: Execute, applied: set[int]) -> list[str]:
     return done
 
 
-#: Tables under retention and the expression their TTL counts from.
-RETENTION: tuple[tuple[str, str], ...] = (("llm_attempts", "ts"), ("otel_traces", "Timestamp"))
+#: Tables under retention and the expression their TTL counts from (the rollups by their period's
+#: start, so a period leaves the rollup when its first attempts leave `llm_attempts`).
+RETENTION: tuple[tuple[str, str], ...] = (
+    ("llm_attempts", "ts"),
+    ("otel_traces", "Timestamp"),
+    ("llm_rollup_hour", "bucket"),
+    ("llm_rollup_day", "bucket"),
+    ("llm_chain_attempts", "ts"),
+)
 
 
 def retention_statements(ttl_days: int) -> list[str]:
