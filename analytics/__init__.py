@@ -25,7 +25,7 @@ scoped caller sees only its own tenant whatever else it asks). Bad input raises
     double_charges(store, window, filters, limit)    double-charges    request
     unit_economics(store, prices, by, window, f)     unit-economics    task or feature
     request_attempts(store, request_id, filters)     request ID        attempt of one request
-    budget_spend(store, by, filters, now)            budget            tenant|feature|route
+    budget_spend(store, by, filters, now)            budget            tenant|key|feature|route
     detect_anomalies(store, config, filters, now)    anomalies         anomaly with its evidence
 
 Beyond the jobs: `analytics.alerts` (`AlertManager(store, cfg.analytics).check()`,

@@ -452,7 +452,7 @@ def analytics_request(
 @analytics_app.command("budget")
 def analytics_budget(
     config: ConfigOption = DEFAULT_CONFIG,
-    by: Annotated[str, typer.Option(help="tenant, feature or route.")] = "tenant",
+    by: Annotated[str, typer.Option(help="tenant, key (API key name), feature or route.")] = "tenant",
     route: FilterOption = None,
     task: FilterOption = None,
     tenant: FilterOption = None,
@@ -462,7 +462,7 @@ def analytics_budget(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """Spend today, this week and this month (UTC) per tenant."""
+    """Spend today, this week and this month (UTC) per tenant or API key."""
     from analytics.jobs import budget_spend
 
     with _guard():

@@ -2,8 +2,8 @@
 -- [roll_since, roll_until) plus every attempt of the window outside them, one row each, with the
 -- same columns. Consumers only add these up, so an hour row and the attempts it sums give the same
 -- answer. `ts` is the hour's start for a rollup row; analytics/rollup.py only uses a rollup when
--- every time condition of the job falls on its period boundaries. tenant and feature are '' here
--- (the hour rollup is used only when no one asks about them).
+-- every time condition of the job falls on its period boundaries. tenant, feature and api_key are
+-- '' here (the hour rollup is used only when no one asks about them).
 SELECT
     toDateTime64(bucket, 6, 'UTC')       AS ts,
     route, task,
@@ -11,6 +11,7 @@ SELECT
     ''                                   AS feature,
     model, provider, decision, outcome, first,
     attempts                             AS n,
+    ''                                   AS api_key,
     billable, input_tokens, output_tokens,
     cost_usd
 FROM llm_rollup_hour
@@ -22,6 +23,7 @@ SELECT
     llm_attempts.model, llm_attempts.provider, llm_attempts.decision, llm_attempts.outcome,
     toUInt8(llm_attempts.attempt = 1),
     toUInt64(1),
+    llm_attempts.api_key,
     toUInt64(llm_attempts.billable AND llm_attempts.outcome != 'skipped'),
     toUInt64(llm_attempts.input_tokens),
     toUInt64(llm_attempts.output_tokens),

@@ -340,20 +340,24 @@ def budget_spend(
     filters: Filters | None = None,
     now: datetime | None = None,
 ) -> pa.Table:
-    """Spend per tenant (or feature, route) today, this ISO week and this month, UTC."""
+    """Spend per tenant (or API key, feature, route) today, this ISO week and this month, UTC."""
     at = (now or datetime.now(UTC)).astimezone(UTC)
     day = at.replace(hour=0, minute=0, second=0, microsecond=0)
     week = day - timedelta(days=day.weekday())
     month = day.replace(day=1)
     window = Window(min(week, month), at + timedelta(seconds=1))
     params = base_params(window, filters)
-    params.update(by=choose(by, ("tenant", "feature", "route"), "grouping"), day_start=day)
+    params.update(by=choose(by, ("tenant", "key", "feature", "route"), "grouping"), day_start=day)
     params.update(week_start=week, month_start=month)
     chosen = plan(store, window, filters, (by,), cuts=(day, week, month))
     params.update(chosen.params())
     return store.query(
         load_sql(
-            "budget_spend", key=f"facts.{by}", grain=chosen.grain, chains=chosen.chains, active=active_filters(params)
+            "budget_spend",
+            key="facts.api_key" if by == "key" else f"facts.{by}",
+            grain=chosen.grain,
+            chains=chosen.chains,
+            active=active_filters(params),
         ),
         params,
     )

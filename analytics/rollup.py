@@ -33,7 +33,7 @@ from analytics.scope import GRAINS, Filters, Window, load_sql
 from routeledger.store import AttemptStore
 
 #: Dimensions only the day rollup holds.
-DAY_ONLY_DIMENSIONS = frozenset({"tenant", "feature"})
+DAY_ONLY_DIMENSIONS = frozenset({"tenant", "feature", "key"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -108,6 +108,10 @@ class Ledger:
         """name (tenant), today_usd, week_usd, month_usd, today_requests."""
         return self._ask("budget_spend", "tenant", filters, now)
 
+    def spend_by_key(self, now: datetime, filters: Filters) -> pa.Table:
+        """name (API key name, '' for keyless traffic), today_usd, week_usd, month_usd, today_requests."""
+        return self._ask("budget_spend", "key", filters, now)
+
     def spend_periods(self, now: datetime, filters: Filters) -> dict[str, Decimal]:
         """Total spend today, this week and this month (the tenants' rows added up)."""
         table = self.spend_by_tenant(now, filters)

@@ -143,6 +143,7 @@ CREATE TABLE IF NOT EXISTS routeledger.llm_rollup_day_local ON CLUSTER '{cluster
     task          LowCardinality(String),
     tenant        LowCardinality(String),
     feature       LowCardinality(String),
+    api_key       LowCardinality(String),
     model         LowCardinality(String),
     provider      LowCardinality(String),
     decision      LowCardinality(String),
@@ -156,7 +157,7 @@ CREATE TABLE IF NOT EXISTS routeledger.llm_rollup_day_local ON CLUSTER '{cluster
 )
 ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/routeledger/llm_rollup_day', '{replica}')
 PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, route, task, tenant, feature, model, provider, decision, outcome, first)
+ORDER BY (bucket, route, task, tenant, feature, model, provider, decision, outcome, first, api_key)
 SETTINGS replicated_deduplication_window = 10000, replicated_deduplication_window_seconds = 604800;
 
 CREATE TABLE IF NOT EXISTS routeledger.llm_rollup_day ON CLUSTER '{cluster}' AS routeledger.llm_rollup_day_local

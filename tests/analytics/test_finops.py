@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 
 from analytics import jobs
 from analytics.scope import AnalyticsInputError, Filters, Window
+from routeledger.attempt import rows_to_arrow
 from routeledger.cli import app
 from routeledger.store.embedded import ChdbAttemptStore
 from tests.analytics.traffic import T0, seed_traffic
 from tests.conftest import make_config
+from tests.routeledger.store.test_embedded import row
 
 NOW = T0 + timedelta(hours=4)
 
@@ -274,3 +276,22 @@ def test_the_default_analytics_config_runs_the_demo() -> None:
     rule = config.analytics.alerts.rules["fallback_share"]
     assert (rule.metric, rule.scope, rule.threshold, rule.window) == ("fallback_share", "route", 0.05, "1h")
     assert config.analytics.anomalies.fallback_share_threshold == 0.05
+
+
+def test_budget_spend_by_api_key(store: ChdbAttemptStore) -> None:
+    """Spend per key (its configured name), with a keyless request under ''; failed attempts count."""
+    at = int((T0 + timedelta(hours=1)).timestamp() * 1e9)
+    attempts = [
+        row(0, start_ns=at, api_key="checkout", cost_usd=Decimal("1.25")),
+        row(1, start_ns=at + 1000, api_key="checkout", cost_usd=Decimal("0.50"), outcome="failure"),
+        row(2, start_ns=at + 2000, api_key="search", cost_usd=Decimal("2")),
+        row(3, start_ns=at + 3000, api_key="", cost_usd=Decimal("4")),
+    ]
+    store.insert_attempts(rows_to_arrow(attempts), "keys")
+    spend = by_key(jobs.budget_spend(store, "key", now=NOW).to_pylist(), "name")
+    assert {k: v["month_usd"] for k, v in spend.items()} == {
+        "checkout": Decimal("1.75"),
+        "search": Decimal(2),
+        "": Decimal(4),
+    }
+    assert spend["checkout"]["today_usd"] == Decimal("1.75")

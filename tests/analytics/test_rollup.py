@@ -57,6 +57,7 @@ def traffic(seed: int, requests: int) -> list[AttemptRow]:
         if r % 50 == 0:  # pile some onto the boundaries themselves
             at = START + timedelta(hours=rnd.randrange(72)) - timedelta(microseconds=rnd.choice((0, 1, 30_000_000)))
         route, tenant, feature = rnd.choice(ROUTES), rnd.choice(TENANTS), rnd.choice(FEATURES)
+        key = rnd.choice(("", "checkout", "search"))
         first = rnd.randrange(len(MODELS))
         for index, (decision, outcome, billable) in enumerate(rnd.choice(SHAPES)):
             model, provider = MODELS[(first + (decision == "fallback" and index > 0) * index) % len(MODELS)]
@@ -71,6 +72,7 @@ def traffic(seed: int, requests: int) -> list[AttemptRow]:
                     task=f"{route}_task",
                     tenant=tenant,
                     feature=feature,
+                    api_key=key,
                     model=model,
                     provider=provider,
                     outcome=outcome,
@@ -147,6 +149,7 @@ def every_job(window: Window, filters: Filters, dims: tuple[str, ...], share_key
         lambda s: jobs.spend_over_time(s, "day", (), window, filters),
         lambda s: jobs.budget_spend(s, "tenant", filters, now),
         lambda s: jobs.budget_spend(s, "route", filters, now),
+        lambda s: jobs.budget_spend(s, "key", filters, now),
         lambda s: jobs.double_charges(s, window, filters, 7),
         lambda s: interim.overview(s, window, filters).drop_columns(["p50_ms", "p95_ms", "p99_ms"]),
         lambda s: interim.fallback_over_time(s, "route", window, filters),

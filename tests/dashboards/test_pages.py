@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboards.conftest import FALLBACK_REQUEST, Dashboard
+from routeledger.attempt import rows_to_arrow
+from tests.dashboards.conftest import FALLBACK_REQUEST, Dashboard, write_config
+from tests.routeledger.store.test_embedded import row
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py")
 PAGES = ("overview", "cost", "fallbacks", "latency", "alerts", "budgets", "explorer", "reports")
@@ -148,6 +151,29 @@ def test_budgets_against_thresholds(dashboard: Dashboard) -> None:
         ("acme", "this month"): ("4.8%", "$10,000.00", "below 70%"),
         ("globex", "today"): ("-", "no budget", "-"),
         ("globex", "this month"): ("50.0%", "$10.00", "below 70%"),
+    }
+
+
+def test_key_budgets_from_the_ledger(dashboard: Dashboard) -> None:
+    """A key's spend comes from the ledger's api_key column and is held against the key's budget."""
+    keys = {
+        "checkout": {"hash": "sha256:" + "0" * 64, "tenant": "acme", "budget": {"daily_usd": "10"}},
+        "idle": {"hash": "sha256:" + "1" * 64, "tenant": "globex"},
+    }
+    write_config(dashboard.config_path, dashboard.store.path, dashboard.store.database, keys=keys)
+    at_ns = int(dashboard.now.timestamp() * 1e9) - 1_000_000
+    dashboard.store.insert_attempts(
+        rows_to_arrow([row(0, start_ns=at_ns, api_key="checkout", tenant="acme", cost_usd=Decimal(8))]), "keyed"
+    )
+    at = clean(run("budgets"))
+    assert metrics(at)["Highest budget use"] == "80.0%"
+    keyed = at.dataframe[1].value
+    columns = (keyed["key"], keyed["period"], keyed["spent"], keyed["share"], keyed["threshold"])
+    assert {(k, p): (sp, sh, th) for k, p, sp, sh, th in zip(*columns, strict=True)} == {
+        ("checkout", "today"): ("$8.00", "80.0%", "80% reached"),
+        ("checkout", "this month"): ("$8.00", "-", "-"),
+        ("idle", "today"): ("$0.00", "-", "-"),
+        ("idle", "this month"): ("$0.00", "-", "-"),
     }
 
 
