@@ -72,35 +72,53 @@ def guardrail_stop(index: int, decision: Decision, target: Target, error: Gatewa
     """An attempt the guardrails did not let run (rate limit, budget, ceiling): a `skipped` row in
     the ledger, free and not billable, whose error type is the guardrail's code and whose reason is
     its message, so analytics count block rates by reason next to the attempts that did run."""
-    now = time.time_ns()
-    return AttemptOutcome(
-        index=index,
-        decision=decision,
-        model=target.name,
-        provider=target.provider_name,
-        provider_system=target.provider.provider_name,
-        request_model=target.model.upstream,
-        server_address=target.server_address,
-        start_ns=now,
-        end_ns=now,
-        outcome=Outcome.SKIPPED,
-        failure=None,
+    return _unanswered(
+        index,
+        decision,
+        target,
+        time.time_ns(),
+        Outcome.SKIPPED,
         http_status=error.status,
         error_type=error.code or "guardrail",
-        completion=None,
-        upstream_error=None,
-        usage=None,
-        cost=Decimal(0),
         price_source="",
         billable=False,
         reason=error.message[:MAX_REASON],
-        ttft_ms=None,
     )
 
 
 def started(index: int, decision: Decision, target: Target, start_ns: int, reason: str, stream: bool) -> AttemptOutcome:
     """An attempt about to be sent, as the ledger must show it if the router dies before it ends:
     `incomplete`, billable (the provider may be working on it), cost unknown (`price_source`)."""
+    return _unanswered(
+        index,
+        decision,
+        target,
+        start_ns,
+        Outcome.INCOMPLETE,
+        http_status=0,
+        error_type="incomplete",
+        price_source=UNKNOWN_PRICE,
+        billable=True,
+        reason=reason,
+        stream=stream,
+    )
+
+
+def _unanswered(
+    index: int,
+    decision: Decision,
+    target: Target,
+    at_ns: int,
+    outcome: Outcome,
+    *,
+    http_status: int,
+    error_type: str,
+    price_source: str,
+    billable: bool,
+    reason: str,
+    stream: bool = False,
+) -> AttemptOutcome:
+    """An attempt on `target` with no answer, no usage and no cost, as of `at_ns`."""
     return AttemptOutcome(
         index=index,
         decision=decision,
@@ -109,18 +127,18 @@ def started(index: int, decision: Decision, target: Target, start_ns: int, reaso
         provider_system=target.provider.provider_name,
         request_model=target.model.upstream,
         server_address=target.server_address,
-        start_ns=start_ns,
-        end_ns=start_ns,
-        outcome=Outcome.INCOMPLETE,
+        start_ns=at_ns,
+        end_ns=at_ns,
+        outcome=outcome,
         failure=None,
-        http_status=0,
-        error_type="incomplete",
+        http_status=http_status,
+        error_type=error_type,
         completion=None,
         upstream_error=None,
         usage=None,
         cost=Decimal(0),
-        price_source=UNKNOWN_PRICE,
-        billable=True,
+        price_source=price_source,
+        billable=billable,
         reason=reason,
         ttft_ms=None,
         stream=stream,

@@ -26,12 +26,10 @@ from typing import Any, Protocol
 
 import httpx
 
-from router.rawhttp import Pool, RawRequest, build_request
+from router.rawhttp import KEEPALIVE_EXPIRY_S, Pool, RawRequest, build_request
 
 #: Open connections to all upstreams together; beyond it requests queue for a free connection.
 MAX_CONNECTIONS = 1024
-#: Idle keep-alive connections are closed after this many seconds.
-KEEPALIVE_EXPIRY_S = 30.0
 #: Error bodies are read up to this size; a provider's error page is not worth more.
 MAX_ERROR_BODY = 64 * 1024
 

@@ -3,20 +3,11 @@ the collector is down and re-sent when it returns, 400s dead-lettered, every dro
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from routeledger.serving import ServerThread
 from routeledger.simulator import SimulatorThread
@@ -26,39 +17,8 @@ from router.otlpwire import SPAN_KIND_CLIENT, encode_span, request_prefix
 from router.spool import ExportSpool
 from router.telemetry import build_lean_provider
 from tests.conftest import make_config, set_faults
+from tests.router.conftest import Sink
 from tests.router.test_telemetry import PROMPT
-
-
-@dataclass
-class Sink:
-    """An OTLP receiver whose answer the test scripts (200, 503, 400...)."""
-
-    status: int = 200
-    bodies: list[bytes] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def spans(self) -> list[Any]:
-        out = []
-        for body in self.bodies:
-            request = ExportTraceServiceRequest.FromString(body)
-            out += [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
-        return out
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[str, Sink]]:
-    state = Sink()
-
-    async def traces(request: Request) -> Response:
-        body = await request.body()
-        with state.lock:
-            if state.status == 200:
-                state.bodies.append(body)
-        headers = {"retry-after": "0"} if state.status == 503 else None
-        return Response(b"", status_code=state.status, media_type="application/x-protobuf", headers=headers)
-
-    with ServerThread(Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])) as server:
-        yield server.url + "/v1/traces", state
 
 
 def plain(value: AnyValue) -> Any:

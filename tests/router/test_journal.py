@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from routeledger.serving import ServerThread
 from routeledger.simulator import SimulatorThread
@@ -21,7 +20,8 @@ from router.journal import FILE_NAME, AttemptJournal, _replay
 from router.otlpwire import encode_request
 from router.telemetry import _incomplete_span, attempt_span_id, build_lean_provider
 from tests.conftest import ROUTES, make_config, set_faults, sim_log
-from tests.router.test_export import Sink, plain
+from tests.router.conftest import Sink
+from tests.router.test_export import plain
 from tests.router.test_telemetry import PROMPT
 
 
@@ -70,70 +70,53 @@ def test_the_file_is_compacted_to_the_open_entries(tmp_path: Path) -> None:
 
 
 def test_an_attempt_is_journaled_before_it_is_sent_and_settled_once_exported(
-    simulator: SimulatorThread, tmp_path: Path
+    simulator: SimulatorThread, sink: tuple[str, Sink], tmp_path: Path
 ) -> None:
     """In flight: the journal holds the `incomplete` attempt the router would leave if killed now."""
-    state = Sink()
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    async def traces(request: Request) -> Response:
-        with state.lock:
-            state.bodies.append(await request.body())
-        return Response(b"", media_type="application/x-protobuf")
-
-    with ServerThread(Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])) as sink:
-        support = {**ROUTES["support"], "timeouts": {"connect_s": 0.5, "first_byte_s": 1.0, "total_s": 10}}
-        config = make_config(simulator.url, otlp_endpoint=sink.url + "/v1/traces", routes={"support": support})
-        telemetry = config.telemetry.model_copy(update={"spool_dir": str(tmp_path / "spool")})
-        provider = build_lean_provider(telemetry)
-        set_faults(simulator, [{"kind": "no_response", "provider": "beta", "count": 1}])
-        app = create_app(config, tracer_provider=provider, strict_telemetry=True)
-        journal_path = tmp_path / "spool" / FILE_NAME
-        with ServerThread(app) as server:
-            answers: list[httpx.Response] = []
-            call = threading.Thread(
-                target=lambda: answers.append(
-                    httpx.post(
-                        server.url + "/v1/chat/completions",
-                        json={"model": "support", "messages": PROMPT, "max_tokens": 50},
-                        headers={"x-routeledger-tenant": "acme"},
-                        timeout=60,
-                    )
+    url, state = sink
+    support = {**ROUTES["support"], "timeouts": {"connect_s": 0.5, "first_byte_s": 1.0, "total_s": 10}}
+    config = make_config(simulator.url, otlp_endpoint=url, routes={"support": support})
+    telemetry = config.telemetry.model_copy(update={"spool_dir": str(tmp_path / "spool")})
+    provider = build_lean_provider(telemetry)
+    set_faults(simulator, [{"kind": "no_response", "provider": "beta", "count": 1}])
+    app = create_app(config, tracer_provider=provider, strict_telemetry=True)
+    journal_path = tmp_path / "spool" / FILE_NAME
+    with ServerThread(app) as server:
+        answers: list[httpx.Response] = []
+        call = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(
+                    server.url + "/v1/chat/completions",
+                    json={"model": "support", "messages": PROMPT, "max_tokens": 50},
+                    headers={"x-routeledger-tenant": "acme"},
+                    timeout=60,
                 )
             )
-            call.start()
-            deadline = time.monotonic() + 20
-            while not sim_log(simulator, provider="beta"):  # the silent provider has the request
-                assert time.monotonic() < deadline, "the attempt never reached the simulator"
-                time.sleep(0.02)  # polling interval, not synchronisation
-            [hanging] = _replay(journal_path)
-            assert hanging.span is None
-            parent_hex, start_ns, name, attributes = orjson.loads(hanging.begin)
-            assert hanging.key[16:] == attempt_span_id(bytes.fromhex(parent_hex), 1)
-            assert name == "chat claude-sonnet-4-5" and start_ns > 0
-            assert {k: attributes[k] for k in ("routeledger.outcome", "routeledger.price_source")} == {
-                "routeledger.outcome": "incomplete",
-                "routeledger.price_source": "unknown",
-            }
-            assert attributes["routeledger.billable"] is True and attributes["routeledger.attempt"] == 1
-            # What a restarted router would send for it: a valid OTLP span with the same ids.
-            [[span]] = [
-                [s for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
-                for r in [
-                    ExportTraceServiceRequest.FromString(
-                        encode_request(provider.exporter.prefix, [_incomplete_span(hanging.key, hanging.begin)])
-                    )
-                ]
-            ]
-            assert span.trace_id + span.span_id == hanging.key and span.status.code == 2
-            assert {kv.key: plain(kv.value) for kv in span.attributes}["routeledger.outcome"] == "incomplete"
-            call.join(60)
-            assert answers[0].status_code == 200 and answers[0].headers["x-routeledger-attempts"] == "2"
-            assert provider.force_flush(10_000)
-        provider.shutdown()
+        )
+        call.start()
+        deadline = time.monotonic() + 20
+        while not sim_log(simulator, provider="beta"):  # the silent provider has the request
+            assert time.monotonic() < deadline, "the attempt never reached the simulator"
+            time.sleep(0.02)  # polling interval, not synchronisation
+        [hanging] = _replay(journal_path)
+        assert hanging.span is None
+        parent_hex, start_ns, name, attributes = orjson.loads(hanging.begin)
+        assert hanging.key[16:] == attempt_span_id(bytes.fromhex(parent_hex), 1)
+        assert name == "chat claude-sonnet-4-5" and start_ns > 0
+        assert {k: attributes[k] for k in ("routeledger.outcome", "routeledger.price_source")} == {
+            "routeledger.outcome": "incomplete",
+            "routeledger.price_source": "unknown",
+        }
+        assert attributes["routeledger.billable"] is True and attributes["routeledger.attempt"] == 1
+        # What a restarted router would send for it: a valid OTLP span with the same ids.
+        recovered = encode_request(provider.exporter.prefix, [_incomplete_span(hanging.key, hanging.begin)])
+        [span] = Sink(bodies=[recovered]).spans()
+        assert span.trace_id + span.span_id == hanging.key and span.status.code == 2
+        assert {kv.key: plain(kv.value) for kv in span.attributes}["routeledger.outcome"] == "incomplete"
+        call.join(60)
+        assert answers[0].status_code == 200 and answers[0].headers["x-routeledger-attempts"] == "2"
+        assert provider.force_flush(10_000)
+    provider.shutdown()
     assert _replay(journal_path) == []  # both attempts exported: nothing left to recover
     delivered = state.spans()
     keys = {s.trace_id + s.span_id for s in delivered if s.kind == 3}
