@@ -6,7 +6,9 @@ session-wide directory instead of a directory of its own.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -24,6 +26,11 @@ from routeledger.serving import ServerThread
 from routeledger.simulator import SimulatorThread
 from routeledger.store.embedded import ChdbAttemptStore
 from router.telemetry import build_tracer_provider
+
+#: Per-config state and spool directories live under one scratch directory removed when the run ends,
+#: so a test run leaves nothing behind in the system temp directory.
+SCRATCH = Path(tempfile.mkdtemp(prefix="rl-tests-"))
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
 MODELS: dict[str, Any] = {
     "alpha-mini": {
@@ -75,10 +82,10 @@ def config_data(sim_url: str, otlp_endpoint: str = "http://127.0.0.1:9/v1/traces
         "telemetry": {"otlp_endpoint": otlp_endpoint, "schedule_delay_ms": 50},
     }
     # Each config keeps its router state (spend, breakers) apart, as separate deployments would.
-    data["guardrails"] = {"state": {"path": f"{tempfile.mkdtemp(prefix='rl-state-')}/state.db"}}
+    data["guardrails"] = {"state": {"path": f"{tempfile.mkdtemp(prefix='rl-state-', dir=SCRATCH)}/state.db"}}
     data.update(overrides)
     # Each collector spools to a file of its own, as separate deployments would.
-    spool = f"{tempfile.mkdtemp(prefix='rl-spool-')}/collector.db"
+    spool = f"{tempfile.mkdtemp(prefix='rl-spool-', dir=SCRATCH)}/collector.db"
     data["collector"] = {"spool_path": spool, **data.get("collector", {})}
     # Test upstreams live on loopback (the simulator): allowed explicitly, as a real local setup must.
     data["providers"] = {
