@@ -148,9 +148,6 @@ class RawAttemptStore:
     def insert_attempts(self, batch: pa.Table, dedup_token: str) -> None:
         self._inner.insert_attempts(batch, dedup_token)
 
-    def insert_json_rows(self, rows: bytes, dedup_token: str) -> None:
-        self._inner.insert_json_rows(rows, dedup_token)
-
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         return self._inner.query(sql, params)
 

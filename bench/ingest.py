@@ -18,6 +18,7 @@ Last line: `RESULT spans_per_s=<end-to-end> rss_growth_mb=<y> router_us_per_span
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -222,6 +223,18 @@ def metric(url: str, name: str) -> float:
     raise KeyError(name)
 
 
+def wait_drained(url: str, expected: int, timeout_s: float = 600) -> None:
+    """Poll the collector's drain until `expected` rows are stored; fail fast on repeats (every
+    span the bench sends is new) or when the drain stalls."""
+    deadline = time.monotonic() + timeout_s
+    while metric(url, "routeledger_collector_drained_rows_total") < expected:
+        if metric(url, "routeledger_collector_spool_duplicate_rows_total"):
+            raise SystemExit("the collector dropped spans as repeats: the bench sent the same span ids twice")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"fewer than {expected} rows stored after {timeout_s:.0f} s")
+        time.sleep(0.05)  # polling the collector's drain, not synchronisation of our own
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -259,8 +272,7 @@ def ingest(batch: int, total: int, senders: int = 2) -> dict[str, float]:
         errors = _send_all(url, bodies, senders)
         accepted = time.perf_counter() - t0
         expected = len(bodies) * batch
-        while metric(url, "routeledger_collector_drained_rows_total") < expected:
-            time.sleep(0.05)  # polling the collector's drain, not synchronisation of our own
+        wait_drained(url, expected)
         elapsed = time.perf_counter() - t0
         stored = metric(url, "routeledger_collector_drained_rows_total")
     return {"spans": expected, "accepted_s": accepted, "stored_s": elapsed, "stored": stored, "errors": errors}
@@ -317,12 +329,15 @@ def end_to_end(minutes: float) -> dict[str, float]:
         recorded = 0
         end = time.monotonic() + minutes * 60
         k = 0
+        # Attempt span ids follow from the request span and the attempt index (see
+        # router.telemetry.attempt_span_id): 100 attempts under one request span need 100 indexes.
+        outcomes = [dataclasses.replace(outcome, index=i) for i in range(1, 101)]
         while time.monotonic() < end:
             span = recorder.start_request(ctx)
-            for _ in range(100):
+            for attempt in outcomes:
                 k += 1
                 recorder.record_attempt(
-                    RequestContext(**{**_fields(ctx), "request_id": f"e2e-{k:012d}"}), span, outcome
+                    RequestContext(**{**_fields(ctx), "request_id": f"e2e-{k:012d}"}), span, attempt
                 )
             recorded += 100
             while exporter.queued > 50_000:
@@ -330,8 +345,7 @@ def end_to_end(minutes: float) -> dict[str, float]:
             if not rss_start and time.monotonic() > deadline_warm:
                 rss_start = rss_mb(pid)
         assert lean.force_flush(600_000), "the exporter did not drain"
-        while metric(url, "routeledger_collector_drained_rows_total") < recorded:
-            time.sleep(0.05)
+        wait_drained(url, recorded)
         elapsed = time.perf_counter() - t_start
         rss_end = rss_mb(pid)
         stats = exporter.stats

@@ -30,8 +30,8 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from collector.otlp import BodyTooLarge, OtlpDecodeError, decode_request, decompress, encode_response
-from collector.rows import extract_records
+from collector.otlp import BodyTooLarge, OtlpDecodeError, decompress, encode_response, protobuf_body
+from collector.spans import extract
 from collector.spool import SpanSpool, SpoolFull
 from collector.writer import BatchWriter
 from routeledger.config import RouteledgerConfig
@@ -114,23 +114,22 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
             return _error(413, f"the request body exceeds {limit} bytes")
         try:
             body = decompress(raw, request.headers.get("content-encoding"), limit)
-            decoded = decode_request(body, content_type)
+            extracted = await run_in_threadpool(extract, protobuf_body(body, content_type))
         except BodyTooLarge as exc:
             stats.bad_requests += 1
             return _error(413, str(exc))
         except OtlpDecodeError as exc:
             stats.bad_requests += 1
             return _error(400, str(exc))
-        extracted = extract_records(decoded)
-        if extracted.records:
+        if extracted.rows.num_rows:
             try:
-                await run_in_threadpool(spool.append, extracted.records)
+                await run_in_threadpool(spool.append, extracted.rows, extracted.keys)
             except SpoolFull as exc:
                 stats.spool_full += 1
                 log.warning("answering 503: %s", exc)
                 return _error(503, "the collector's spool is full; retry later", retry_after)
             writer.notify()
-        stats.attempt_spans += len(extracted.records)
+        stats.attempt_spans += extracted.rows.num_rows
         stats.skipped_spans += extracted.skipped
         stats.rejected_spans += extracted.rejected
         payload, media = encode_response(content_type, extracted.rejected, extracted.first_rejection)

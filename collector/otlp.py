@@ -75,6 +75,15 @@ def decode_request(body: bytes, content_type: str | None) -> ExportTraceServiceR
     raise OtlpDecodeError(f"unsupported Content-Type {media!r} (use {PROTOBUF} or {JSON})")
 
 
+def protobuf_body(body: bytes, content_type: str | None) -> bytes:
+    """The request as protobuf bytes: as sent when it is protobuf (the collector's decoder reads
+    the wire format itself), re-encoded once when it came as OTLP/JSON."""
+    media = (content_type or PROTOBUF).split(";")[0].strip().lower()
+    if media in (PROTOBUF, "application/protobuf", "application/octet-stream"):
+        return body
+    return bytes(decode_request(body, content_type).SerializeToString())
+
+
 def encode_response(content_type: str | None, rejected: int = 0, message: str = "") -> tuple[bytes, str]:
     """The OTLP success answer in the request's encoding, with partial_success when spans were rejected."""
     response = ExportTraceServiceResponse()

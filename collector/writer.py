@@ -1,7 +1,9 @@
 """Drains the durable spool into the store in batches, on a thread of its own.
 
 ClickHouse wants few large inserts, so the writer waits until `max_rows` rows are spooled or the
-oldest has waited `max_delay_s`. Each batch carries a deterministic deduplication token (a hash of
+oldest has waited `max_delay_s`, then inserts whole spooled requests as one Arrow table (the rows
+were parsed and validated when they were accepted: no per-row work happens here).
+Each batch carries a deterministic deduplication token (a hash of
 its span keys, see `collector.spool`): an insert that failed ambiguously and is tried again — in
 this run or after a restart — is dropped by the store instead of counted twice. A store that is down
 only delays the drain: rows stay in the spool and the writer retries with capped backoff.
@@ -14,10 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-import orjson
-
-from collector.spool import SpanSpool, SpoolBatch
-from routeledger.attempt import ATTEMPT_COLUMNS, AttemptRow
+from collector.spool import SpanSpool, SpoolBatch, read_rows
 from routeledger.errors import StoreError
 from routeledger.store import AttemptStore
 
@@ -25,19 +24,6 @@ log = logging.getLogger("routeledger.collector.writer")
 
 #: Longest wait between two tries of a failing insert, in seconds (a store back up is seen within it).
 MAX_RETRY_DELAY_S = 2.0
-
-_COST = ATTEMPT_COLUMNS.index("cost_usd")
-
-
-def row_record(row: AttemptRow) -> tuple[bytes, bytes]:
-    """(key, payload) for the spool: the key is trace id + span id (24 bytes), the payload the
-    row's values in `ATTEMPT_SCHEMA` order as one JSONCompactEachRow line: the timestamp as decimal
-    seconds text (microseconds exact), the cost as a decimal string (never a float)."""
-    values = [getattr(row, name) for name in ATTEMPT_COLUMNS]
-    micros = row.start_ns // 1000
-    values[0] = f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-    values[_COST] = format(values[_COST], "f")
-    return bytes.fromhex(row.trace_id + row.span_id), orjson.dumps(values)
 
 
 class WriterStats:
@@ -145,15 +131,15 @@ class BatchWriter:
 
     def _write(self, batch: SpoolBatch) -> bool:
         """Insert one batch until the store takes it; False if asked to stop meanwhile."""
-        rows = b"\n".join(batch.payloads)
+        rows = read_rows(batch.payloads)
         delay = 0.05
         while True:
             try:
-                self.store.insert_json_rows(rows, batch.token)
+                self.store.insert_attempts(rows, batch.token)
             except StoreError as exc:
                 self.stats.store_errors += 1
                 if self.stats.store_up:
-                    log.warning("store insert of %d rows failed; keeping them spooled: %s", len(batch.payloads), exc)
+                    log.warning("store insert of %d rows failed; keeping them spooled: %s", batch.rows, exc)
                 self.stats.store_up = False
                 with self._cond:
                     if self._stopping:
@@ -165,6 +151,6 @@ class BatchWriter:
                 log.warning("store is back; draining %d spooled rows", self.spool.depth)
             self.stats.store_up = True
             self.spool.commit(batch)
-            self.stats.written_rows += len(batch.payloads)
+            self.stats.written_rows += batch.rows
             self.stats.batches += 1
             return True

@@ -27,12 +27,6 @@ class AttemptStore(Protocol):
         """Insert one batch atomically; the same token again within the window inserts nothing."""
         ...
 
-    def insert_json_rows(self, rows: bytes, dedup_token: str) -> None:
-        """Insert `llm_attempts` rows given as JSONCompactEachRow lines (values in `ATTEMPT_SCHEMA`
-        column order); atomic and deduplicated like `insert_attempts`. The collector's drain path:
-        ClickHouse parses the text, so no per-row Python work happens between spool and store."""
-        ...
-
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run a read-only query with bound `{name:Type}` parameters."""
         ...

@@ -17,7 +17,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from routeledger.attempt import ATTEMPT_SCHEMA
 from routeledger.errors import QueryError, StoreError
 from routeledger.store.params import bind_params
 from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations, retention_statements
@@ -26,13 +25,6 @@ INSERT_ATTEMPTS = (
     "INSERT INTO llm_attempts ({columns}) "
     "SETTINGS insert_deduplication_token = {{token:String}}, deduplicate_blocks_in_dependent_materialized_views = 1 "
     "SELECT * FROM Python(batch)"
-)
-
-
-INSERT_JSON_ROWS = (
-    "INSERT INTO llm_attempts ({columns}) "
-    "SETTINGS insert_deduplication_token = '{token}', deduplicate_blocks_in_dependent_materialized_views = 1 "
-    "FORMAT JSONCompactEachRow\n"
 )
 
 
@@ -100,18 +92,6 @@ class ChdbAttemptStore:
         with self._write_lock:
             try:
                 self._writer.query(sql, params=bind_params({"token": dedup_token}))
-            except Exception as exc:
-                raise StoreError(f"insert into llm_attempts failed: {exc}") from exc
-
-    def insert_json_rows(self, rows: bytes, dedup_token: str) -> None:
-        if self._writer is None:
-            raise StoreError("this store was opened read-only")
-        if not dedup_token.isalnum():
-            raise StoreError("a deduplication token is alphanumeric")  # it is inlined: data follows FORMAT
-        sql = INSERT_JSON_ROWS.format(columns=", ".join(ATTEMPT_SCHEMA.names), token=dedup_token)
-        with self._write_lock:
-            try:
-                self._writer.query(sql + rows.decode())
             except Exception as exc:
                 raise StoreError(f"insert into llm_attempts failed: {_clean_error(str(exc))}") from exc
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from routeledger.attempt import ATTEMPT_SCHEMA
 from routeledger.errors import QueryError, StoreError, StoreUnavailable
 from routeledger.store.embedded import _clean_error
 from routeledger.store.params import normalize_params
@@ -65,20 +64,6 @@ class ClickHouseAttemptStore:
             raise StoreError("this store was opened read-only")
         try:
             self._client.insert_arrow("llm_attempts", batch, settings=insert_settings(dedup_token))
-        except Exception as exc:
-            raise StoreError(f"insert into llm_attempts failed: {_clean_error(str(exc))}") from exc
-
-    def insert_json_rows(self, rows: bytes, dedup_token: str) -> None:
-        if self.readonly:
-            raise StoreError("this store was opened read-only")
-        try:
-            self._client.raw_insert(
-                "llm_attempts",
-                ATTEMPT_SCHEMA.names,
-                rows,
-                settings=insert_settings(dedup_token),
-                fmt="JSONCompactEachRow",
-            )
         except Exception as exc:
             raise StoreError(f"insert into llm_attempts failed: {_clean_error(str(exc))}") from exc
 

@@ -31,9 +31,6 @@ class ServiceAttemptStore:
     def insert_attempts(self, batch: pa.Table, dedup_token: str) -> None:
         raise StoreError("the query endpoint is read-only; send spans over OTLP instead")
 
-    def insert_json_rows(self, rows: bytes, dedup_token: str) -> None:
-        raise StoreError("the query endpoint is read-only; send spans over OTLP instead")
-
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         try:
             response = self._client.post(QUERY_PATH, json={"sql": sql, "params": _jsonable(params or {})})

@@ -40,12 +40,12 @@ def test_a_configured_token_is_required_on_traces_and_query(store: ChdbAttemptSt
 
 
 def test_a_full_spool_answers_503_with_retry_after_and_keeps_nothing_of_that_request(store: ChdbAttemptStore) -> None:
-    config = make_config("http://127.0.0.1:9", collector={"spool_budget_bytes": 3000, "retry_after_s": 7})
+    config = make_config("http://127.0.0.1:9", collector={"spool_budget_bytes": 12_000, "retry_after_s": 7})
     app = create_app(config, store)
     with ServerThread(app) as server:
         app.state.writer.stop()  # nothing drains: the budget fills
         assert post(server.url, request(span(0, attempt_attrs(0))).SerializeToString()).status_code == 200
-        big = request(*(span(i, attempt_attrs(i)) for i in range(1, 20))).SerializeToString()
+        big = request(*(span(i, attempt_attrs(i)) for i in range(1, 40))).SerializeToString()
         answer = post(server.url, big)
         assert answer.status_code == 503 and answer.headers["retry-after"] == "7"
         assert app.state.spool.depth == 1
