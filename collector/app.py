@@ -14,10 +14,12 @@ with Retry-After, which OTLP exporters retry. With a token configured (`collecto
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from collector.otlp import BodyTooLarge, OtlpDecodeError, decompress, encode_response, protobuf_body
-from collector.spans import extract
+from collector.spans import Extracted, extract
 from collector.spool import SpanSpool, SpoolFull
 from collector.writer import BatchWriter
 from routeledger.config import RouteledgerConfig
@@ -77,6 +79,17 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
         given = request.headers.get("authorization", "").encode("utf-8", "replace")
         return hmac.compare_digest(given, expected)
 
+    # One request is decoded, checked and spooled at a time, on one thread: the work holds the GIL
+    # in many short steps (array calls release it), and two requests interleaving those steps each
+    # wait out the other's switch interval at every step (measured: array calls ~20x slower).
+    intake = ThreadPoolExecutor(max_workers=1, thread_name_prefix="otlp-intake")
+
+    def accept(raw: bytes, encoding: str | None, content_type: str | None) -> Extracted:
+        extracted = extract(protobuf_body(decompress(raw, encoding, limit), content_type))
+        if extracted.rows.num_rows:
+            spool.append(extracted.rows, extracted.keys)
+        return extracted
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.migrate()
@@ -85,6 +98,7 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
         try:
             yield
         finally:
+            intake.shutdown(wait=True)
             writer.stop()
             spool.close()
 
@@ -112,22 +126,20 @@ def create_app(config: RouteledgerConfig, store: AttemptStore, environ: dict[str
         if raw is None:  # a chunked body without Content-Length is cut off at the limit, not buffered
             stats.bad_requests += 1
             return _error(413, f"the request body exceeds {limit} bytes")
+        encoding = request.headers.get("content-encoding")
         try:
-            body = decompress(raw, request.headers.get("content-encoding"), limit)
-            extracted = await run_in_threadpool(extract, protobuf_body(body, content_type))
+            extracted = await asyncio.get_running_loop().run_in_executor(intake, accept, raw, encoding, content_type)
         except BodyTooLarge as exc:
             stats.bad_requests += 1
             return _error(413, str(exc))
         except OtlpDecodeError as exc:
             stats.bad_requests += 1
             return _error(400, str(exc))
+        except SpoolFull as exc:
+            stats.spool_full += 1
+            log.warning("answering 503: %s", exc)
+            return _error(503, "the collector's spool is full; retry later", retry_after)
         if extracted.rows.num_rows:
-            try:
-                await run_in_threadpool(spool.append, extracted.rows, extracted.keys)
-            except SpoolFull as exc:
-                stats.spool_full += 1
-                log.warning("answering 503: %s", exc)
-                return _error(503, "the collector's spool is full; retry later", retry_after)
             writer.notify()
         stats.attempt_spans += extracted.rows.num_rows
         stats.skipped_spans += extracted.skipped

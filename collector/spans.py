@@ -122,8 +122,9 @@ _DECIMAL = pa.decimal128(18, 9)
 def _descriptor() -> Any:
     """The part of OTLP's ExportTraceServiceRequest the collector reads, wire-compatible with
     opentelemetry-proto (same field numbers and wire types; a reader skips fields it does not
-    declare). Arrays and key-value lists stay raw bytes: OTLP's AnyValue is recursive, a columnar
-    decoder needs a fixed shape, and a nested list per attribute would double the decoding time."""
+    declare). An attribute's AnyValue stays raw bytes (`_Values` reads it as arrays): OTLP's
+    AnyValue is recursive, a columnar decoder needs a fixed shape, and decoding it as a struct of
+    seven nullable members took twice the time of the rest of the request."""
     f = descriptor_pb2.FieldDescriptorProto
     file = descriptor_pb2.FileDescriptorProto(name="routeledger_otlp_subset.proto", package="rlotlp", syntax="proto3")
 
@@ -136,20 +137,7 @@ def _descriptor() -> Any:
                 field.type_name = f".rlotlp.{type_name}"
         return proto
 
-    value = message(
-        "AnyValue",
-        ("string_value", 1, f.TYPE_STRING, False, ""),
-        ("bool_value", 2, f.TYPE_BOOL, False, ""),
-        ("int_value", 3, f.TYPE_INT64, False, ""),
-        ("double_value", 4, f.TYPE_DOUBLE, False, ""),
-        ("array_value", 5, f.TYPE_BYTES, False, ""),
-        ("kvlist_value", 6, f.TYPE_BYTES, False, ""),
-        ("bytes_value", 7, f.TYPE_BYTES, False, ""),
-    )
-    value.oneof_decl.add(name="value")  # oneof members have presence: unset → null
-    for field in value.field:
-        field.oneof_index = 0
-    message("KeyValue", ("key", 1, f.TYPE_STRING, False, ""), ("value", 2, f.TYPE_MESSAGE, False, "AnyValue"))
+    message("KeyValue", ("key", 1, f.TYPE_STRING, False, ""), ("value", 2, f.TYPE_BYTES, False, ""))
     message("Resource", ("attributes", 1, f.TYPE_MESSAGE, True, "KeyValue"))
     message(
         "Span",
@@ -199,7 +187,7 @@ def _resource_services(rs: pa.StructArray) -> pa.Array:
     attrs_list = rs.field("resource").field("attributes")
     attrs = pc.list_flatten(attrs_list)
     owner = _np(pc.list_parent_indices(attrs_list))
-    text = pc.struct_field(attrs.field("value"), [0]) if len(attrs) else pa.array([], pa.string())
+    text = _Values(attrs.field("value")).string
     found = np.flatnonzero(_np(pc.and_(pc.equal(attrs.field("key"), sc.SERVICE_NAME), text.is_valid())))
     pick = np.full(len(rs), -1, np.int64)
     pick[owner[found]] = found
@@ -283,27 +271,39 @@ def extract(body: bytes) -> Extracted:
 
 
 class _Values:
-    """The attribute values by kind, one array per oneof member (null where not that kind), and
-    what every check needs, computed once over all attributes of the request."""
+    """Attribute values (OTLP AnyValue messages, raw bytes) read as arrays: one array per kind,
+    null where the value is another kind, plus what every check needs, for all attributes of the
+    request at once. A value is one protobuf field: a tag byte, then a varint (bool, int), eight
+    bytes (double) or a varint length and the payload (string, array, key-value list, bytes)."""
 
-    def __init__(self, value: pa.StructArray) -> None:
-        children = value.flatten()  # folds the parent's nulls (an empty AnyValue) into each child
-        named = dict(zip((f.name for f in value.type), children, strict=True))
-        self.string: pa.Array = named["string_value"]
-        self.bool: pa.Array = named["bool_value"]
-        self.int: pa.Array = named["int_value"]
-        self.double: pa.Array = named["double_value"]
-        self.array: pa.Array = named["array_value"]
-        self.kvlist: pa.Array = named["kvlist_value"]
-        self.bytes: pa.Array = named["bytes_value"]
-        present = np.zeros(len(value), bool)
-        for child in children:
-            present |= _np(child.is_valid())
-        self.present = present  # a kind is set
-        self.is_string = _np(self.string.is_valid())
-        self.is_int = _np(self.int.is_valid())
-        self.is_bool = _np(self.bool.is_valid())
-        self.int_values = _np(pc.fill_null(self.int, 0))
+    def __init__(self, raw: pa.Array) -> None:
+        raw = pc.fill_null(raw, b"")
+        scan = _scan(raw)
+        odd = np.flatnonzero(scan.odd)
+        if len(odd):  # several fields, unknown ones, long varints: let the official message say
+            raw = pc.replace_with_mask(
+                raw, pa.array(scan.odd), pa.array(_canonical(raw.take(pa.array(odd))), pa.binary())
+            )
+            scan = _scan(raw)
+        kind = np.where(scan.odd, _OTHER, scan.kind)
+        self.present = kind != _NONE  # a kind is set (an empty AnyValue counts as absent)
+        self.is_string = kind == _STRING
+        self.is_int = kind == _INT
+        data = scan.data
+        self.string: pa.Array = _payloads(raw, scan, self.is_string, pa.string())
+        self.array: pa.Array = _payloads(raw, scan, kind == _ARRAY, pa.binary())  # ArrayValue messages
+        self.int_values = scan.number.view(np.int64)
+        self.int: pa.Array = pa.array(self.int_values, pa.int64(), mask=~self.is_int)
+        is_double = kind == _DOUBLE
+        doubles = np.zeros(len(kind), np.float64)
+        if is_double.any():
+            at = scan.start[is_double] + 1
+            doubles[is_double] = data[at[:, None] + np.arange(8)].copy().view("<f8").ravel()
+        self.double: pa.Array = pa.array(doubles, pa.float64(), mask=~is_double)
+        # The truth of any kind: non-empty payload, non-zero number; a field we do not know is true.
+        truth = np.where(_VARINT[kind], scan.number != 0, scan.length > 0)
+        truth = np.where(is_double, doubles != 0, truth) | (kind == _OTHER)
+        self.truth: pa.Array = pa.array(truth, pa.bool_(), mask=~self.present)
         self._costs: tuple[pa.Array, np.ndarray] | None = None
 
     def costs(self, at: np.ndarray) -> tuple[pa.Array, np.ndarray]:
@@ -313,7 +313,104 @@ class _Values:
         return self._costs
 
     def string_length(self, at: np.ndarray) -> np.ndarray:
+        """Characters of the string values at `at` (0 for other kinds)."""
         return _np(pc.fill_null(pc.utf8_length(self.string.take(pa.array(at, pa.int64()))), 0))
+
+
+_NONE, _STRING, _BOOL, _INT, _DOUBLE, _ARRAY, _KVLIST, _BYTES, _OTHER = range(9)
+#: First byte of a one-field AnyValue → its kind (field number << 3 | wire type).
+_TAGS = np.zeros(256, np.int64)
+_TAGS[[0x0A, 0x10, 0x18, 0x21, 0x2A, 0x32, 0x3A]] = [_STRING, _BOOL, _INT, _DOUBLE, _ARRAY, _KVLIST, _BYTES]
+_DELIMITED = np.isin(np.arange(9), [_STRING, _ARRAY, _KVLIST, _BYTES])
+_VARINT = np.isin(np.arange(9), [_BOOL, _INT])
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    data: np.ndarray  # the values' bytes
+    start: np.ndarray  # where each value starts in data
+    kind: np.ndarray
+    head: np.ndarray  # bytes before the payload (tag + length varint) of length-delimited kinds
+    length: np.ndarray  # payload bytes of length-delimited kinds
+    number: np.ndarray  # varint of bool and int kinds, as uint64
+    odd: np.ndarray  # not exactly one well-formed field of a known kind
+
+
+def _scan(raw: pa.Array) -> _Scan:
+    n = len(raw)
+    offsets = np.frombuffer(raw.buffers()[1], np.int32, n + 1, raw.offset).astype(np.int64)
+    data = np.frombuffer(raw.buffers()[2] or b"\0", np.uint8)
+    start, size = offsets[:-1], np.diff(offsets)
+    last = len(data) - 1
+    tag = np.where(size > 0, data[np.minimum(start, last)], 0)
+    kind = np.where(size > 0, np.where(_TAGS[tag] > 0, _TAGS[tag], _OTHER), _NONE)
+    delimited = _DELIMITED[kind]
+    varint = _VARINT[kind]
+    number, used = _varints(data, start + 1, np.where(delimited, 5, np.where(varint, 10, 0)))
+    head = np.where(delimited, 1 + used, 0)
+    length = np.where(delimited, number, 0).astype(np.int64)
+    well_formed = np.where(
+        delimited,
+        (used > 0) & (head + length == size),
+        np.where(varint, (used > 0) & (1 + used == size), np.where(kind == _DOUBLE, size == 9, kind == _NONE)),
+    )
+    return _Scan(data, start, kind, head, length, np.where(varint, number, 0).astype(np.uint64), ~well_formed)
+
+
+def _varints(data: np.ndarray, at: np.ndarray, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The varint at each position (at most `limit` bytes): value (uint64) and bytes used (0: none).
+    Most are one byte (short strings, small numbers); only the others go through the byte loop."""
+    last = len(data) - 1
+    first = data[np.minimum(at, last)]
+    value = first.astype(np.uint64)
+    used = np.where((limit > 0) & (first < 0x80), 1, 0)
+    longer = np.flatnonzero((limit > 1) & (first >= 0x80))
+    if len(longer):
+        rest_value = np.zeros(len(longer), np.uint64)
+        rest_used = np.zeros(len(longer), np.int64)
+        open_ = np.ones(len(longer), bool)
+        for k in range(int(limit[longer].max())):
+            reading = open_ & (k < limit[longer])
+            byte = data[np.minimum(at[longer] + k, last)].astype(np.uint64)
+            rest_value |= np.where(reading, (byte & np.uint64(0x7F)) << np.uint64(7 * k), np.uint64(0))
+            ended = reading & (byte < 0x80)
+            rest_used[ended] = k + 1
+            open_ &= ~ended
+        value[longer] = rest_value
+        used[longer] = rest_used
+    return value, used
+
+
+def _payloads(raw: pa.Array, scan: _Scan, chosen: np.ndarray, type_: pa.DataType) -> pa.Array:
+    """The payloads of the chosen values (null elsewhere): each is the value's tail after its head
+    (tag + length), sliced in C per head size; text must be UTF-8, as protobuf requires."""
+    heads = scan.head[chosen]
+    out = pa.nulls(len(raw), pa.binary())
+    for head in np.unique(heads):
+        mask = pa.array(chosen & (scan.head == head))
+        out = pc.if_else(mask, pc.binary_slice(raw, int(head), 1 << 30), out)
+    if type_ != pa.string():
+        return out
+    try:
+        return out.cast(pa.string())
+    except pa.ArrowInvalid:
+        raise OtlpDecodeError("the body is not a protobuf OTLP trace request: a string value is not UTF-8") from None
+
+
+def _canonical(values: pa.Array) -> list[bytes]:
+    """Values in an unusual encoding re-encoded by the official message (one field, or none)."""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    out = []
+    for raw in values.to_pylist():
+        try:
+            out.append(AnyValue.FromString(raw).SerializeToString())
+        except DecodeError:
+            raise OtlpDecodeError(
+                "the body is not a protobuf OTLP trace request: a malformed attribute value"
+            ) from None
+    return out
 
 
 _REQUEST_ID_RULE = next(i for i, r in enumerate(RULES) if r.key == sc.REQUEST_ID)
@@ -362,16 +459,7 @@ def _column(rule: Rule, values: _Values, at: np.ndarray, span: np.ndarray, keep:
     if kind is Kind.INT:
         return pc.fill_null(pick(values.int), rule.low).cast(target)
     if kind is Kind.BOOL:
-        if values.is_bool[at].all():  # the usual case: a boolean attribute
-            return pc.fill_null(pick(values.bool), False)
-        truth = pc.coalesce(
-            pick(values.bool),
-            pc.greater(pc.binary_length(pick(values.string)), 0),
-            pc.not_equal(pick(values.int), 0),
-            pc.not_equal(pick(values.double), 0),
-            *(pc.greater(pc.binary_length(pick(child)), 0) for child in (values.array, values.kvlist, values.bytes)),
-        )
-        return pc.fill_null(truth, False)
+        return pc.fill_null(pick(values.truth), False)
     if kind is Kind.FIRST_TEXT:
         return _first_text(pick(values.array))
     if kind is Kind.NONNEGATIVE_FLOAT:
