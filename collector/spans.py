@@ -252,13 +252,11 @@ def extract(body: bytes) -> Extracted:
         at = at[judged[at]]
         found.append(at)
         _check(rule, number, values, at, owner[at], failures)
-    ids = found[_REQUEST_ID_RULE]
-    request_id = pc.fill_null(_pick(values.string, ids, owner[ids], np.arange(n), n), "")
+    every = _Rows(owner, np.arange(n), n)
+    request_id = pc.fill_null(values.string.take(every.pick(found[_REQUEST_ID_RULE])), "")
     _span_checks(spans, request_id, attempt, failures)
     keep = np.flatnonzero(attempt & ~failures.failed)
-    columns = {
-        rule.column: _column(rule, values, at, owner[at], keep, n) for rule, at in zip(RULES, found, strict=True)
-    }
+    columns = _columns(values, found, _Rows(owner, keep, n))
     rows, keys = _rows(spans, decoded.field("service"), columns, keep)
     rejected = int((attempt & failures.failed).sum())
     return Extracted(
@@ -299,11 +297,12 @@ class _Values:
         if is_double.any():
             at = scan.start[is_double] + 1
             doubles[is_double] = data[at[:, None] + np.arange(8)].copy().view("<f8").ravel()
+        self.doubles, self.is_double = doubles, is_double
         self.double: pa.Array = pa.array(doubles, pa.float64(), mask=~is_double)
         # The truth of any kind: non-empty payload, non-zero number; a field we do not know is true.
         truth = np.where(_VARINT[kind], scan.number != 0, scan.length > 0)
         truth = np.where(is_double, doubles != 0, truth) | (kind == _OTHER)
-        self.truth: pa.Array = pa.array(truth, pa.bool_(), mask=~self.present)
+        self.truth = truth
         self._costs: tuple[pa.Array, np.ndarray] | None = None
 
     def costs(self, at: np.ndarray) -> tuple[pa.Array, np.ndarray]:
@@ -338,7 +337,7 @@ class _Scan:
 
 def _scan(raw: pa.Array) -> _Scan:
     n = len(raw)
-    offsets = np.frombuffer(raw.buffers()[1], np.int32, n + 1, raw.offset).astype(np.int64)
+    offsets = np.frombuffer(raw.buffers()[1], np.int32, n + 1, raw.offset * 4).astype(np.int64)
     data = np.frombuffer(raw.buffers()[2] or b"\0", np.uint8)
     start, size = offsets[:-1], np.diff(offsets)
     last = len(data) - 1
@@ -434,39 +433,62 @@ def _check(rule: Rule, order: int, values: _Values, at: np.ndarray, span: np.nda
         )
 
 
-def _pick(child: pa.Array, index: np.ndarray, span: np.ndarray, rows: np.ndarray, n: int) -> pa.Array:
-    """For each span in `rows` (of n), `child[index[i]]` where `span[i]` is that span (the last
-    one wins), null where there is none."""
-    row_of = np.full(n, -1, np.int64)
-    row_of[rows] = np.arange(len(rows), dtype=np.int64)
-    target = row_of[span]
-    chosen = np.full(len(rows), -1, np.int64)
-    mine = target >= 0
-    chosen[target[mine]] = index[mine]
-    return child.take(pa.array(chosen, mask=chosen < 0))
+class _Rows:
+    """The output rows (a subset of the spans) and, per rule, which attribute fills each row."""
+
+    def __init__(self, owner: np.ndarray, rows: np.ndarray, n: int) -> None:
+        self.owner = owner
+        self.count = len(rows)
+        self.row_of = np.full(n, -1, np.int64)
+        self.row_of[rows] = np.arange(len(rows), dtype=np.int64)
+
+    def chosen(self, at: np.ndarray) -> np.ndarray:
+        """For each row, the position in `at` of its attribute (the last one wins), -1 if none."""
+        target = self.row_of[self.owner[at]]
+        chosen = np.full(self.count, -1, np.int64)
+        mine = target >= 0
+        chosen[target[mine]] = np.flatnonzero(mine)
+        return chosen
+
+    def pick(self, at: np.ndarray) -> pa.Array:
+        """For each row, the attribute index from `at` (null if none): indices for a take."""
+        chosen = self.chosen(at)
+        return pa.array(np.where(chosen >= 0, at[np.maximum(chosen, 0)] if len(at) else 0, -1), mask=chosen < 0)
 
 
-def _column(rule: Rule, values: _Values, at: np.ndarray, span: np.ndarray, keep: np.ndarray, n: int) -> pa.Array:
-    """The rule's column for the kept spans: its value where the attribute is set, else the default."""
-
-    def pick(child: pa.Array) -> pa.Array:
-        return _pick(child, at, span, keep, n)
-
-    kind = rule.kind
-    target = ATTEMPT_SCHEMA.field(rule.column).type
-    if kind is Kind.TEXT:
-        return pc.fill_null(pick(values.string), "")
-    if kind is Kind.INT:
-        return pc.fill_null(pick(values.int), rule.low).cast(target)
-    if kind is Kind.BOOL:
-        return pc.fill_null(pick(values.truth), False)
-    if kind is Kind.FIRST_TEXT:
-        return _first_text(pick(values.array))
-    if kind is Kind.NONNEGATIVE_FLOAT:
-        number = pc.coalesce(pick(values.double), pc.cast(pick(values.int), pa.float64()))
-        return pc.if_else(pc.less(number, 0), pa.scalar(None, pa.float64()), number)
-    costs, _ = values.costs(at)
-    return pc.fill_null(_pick(costs, np.arange(len(at)), span, keep, n), Decimal(0)).cast(target)
+def _columns(values: _Values, found: list[np.ndarray], rows: _Rows) -> dict[str, pa.Array]:
+    """Every rule's column for the output rows: its value where the attribute is set, else the
+    default. Text columns come from one take (one pass over the strings, not one per column);
+    numbers and truths are read with numpy."""
+    columns: dict[str, pa.Array] = {}
+    texts = [(rule, at) for rule, at in zip(RULES, found, strict=True) if rule.kind is Kind.TEXT]
+    if texts:
+        taken = pc.fill_null(values.string.take(pa.concat_arrays([rows.pick(at) for _, at in texts])), "")
+        for index, (rule, _) in enumerate(texts):
+            columns[rule.column] = taken.slice(index * rows.count, rows.count)
+    for rule, at in zip(RULES, found, strict=True):
+        if rule.kind is Kind.TEXT:
+            continue
+        chosen = rows.chosen(at)
+        has = chosen >= 0
+        index = at[np.maximum(chosen, 0)] if len(at) else np.zeros(rows.count, np.int64)
+        target = ATTEMPT_SCHEMA.field(rule.column).type
+        if rule.kind is Kind.INT:
+            number = np.where(has, values.int_values[index], rule.low)
+            columns[rule.column] = pa.array(number.astype(target.to_pandas_dtype()), target)
+        elif rule.kind is Kind.BOOL:
+            columns[rule.column] = pa.array(has & values.truth[index], pa.bool_())
+        elif rule.kind is Kind.NONNEGATIVE_FLOAT:
+            number = np.where(values.is_int[index], values.int_values[index].astype(np.float64), values.doubles[index])
+            valid = has & (values.is_int[index] | values.is_double[index]) & (number >= 0)
+            columns[rule.column] = pa.array(number, pa.float64(), mask=~valid)
+        elif rule.kind is Kind.FIRST_TEXT:
+            columns[rule.column] = _first_text(values.array.take(rows.pick(at)))
+        else:
+            costs, _ = values.costs(at)
+            taken = costs.take(pa.array(chosen, mask=~has))
+            columns[rule.column] = pc.fill_null(taken, Decimal(0)).cast(target)
+    return columns
 
 
 def _first_text(arrays: pa.Array) -> pa.Array:
