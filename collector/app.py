@@ -38,8 +38,15 @@ from collector.spool import SpanSpool, SpoolFull
 from collector.writer import BatchWriter
 from routeledger.config import RouteledgerConfig
 from routeledger.errors import QueryError, RouteledgerError
-from routeledger.store import AttemptStore
-from routeledger.store.schema import MIN_DEDUP_WINDOW, UNGUARDED_TABLES, unguarded_tables
+from routeledger.store import AttemptStore, WriterStore
+from routeledger.store.schema import (
+    DEPENDENT_VIEWS,
+    INSERT_SESSION_SETTINGS,
+    MIN_DEDUP_WINDOW,
+    UNGUARDED_TABLES,
+    unguarded_tables,
+    unsafe_insert_settings,
+)
 from routeledger.store.service import ARROW_STREAM
 
 log = logging.getLogger("routeledger.collector")
@@ -210,6 +217,23 @@ def refuse_unguarded(store: AttemptStore) -> None:
             f"refusing to start: {', '.join(unguarded)} ha{'ve' if len(unguarded) > 1 else 's'} no "
             f"non_replicated_deduplication_window of at least {MIN_DEDUP_WINDOW}, so a retried batch would "
             "be counted twice; fix: ALTER TABLE <name> MODIFY SETTING non_replicated_deduplication_window = 10000"
+        )
+
+
+def refuse_unsafe_insert_settings(store: WriterStore) -> None:
+    """F32: a collector must not start writing through a session whose settings would acknowledge an
+    insert before it is written, or ignore the batch's deduplication token somewhere (async insert
+    deduplication misses the materialized views' targets). Such settings come from outside
+    routeledger (the ClickHouse user's profile, the connection URL's parameters, a new engine
+    version's defaults), so they are read from the inserting session itself at every start."""
+    settings = store.session_settings(INSERT_SESSION_SETTINGS)
+    [row] = store.query(DEPENDENT_VIEWS).to_pylist() or [{"views": []}]
+    unsafe = unsafe_insert_settings(settings, [str(v) for v in row["views"]])
+    if unsafe:
+        raise RouteledgerError(
+            "refusing to start: the settings of the session the collector inserts through (from the "
+            "ClickHouse user's profile, the connection URL's parameters or the engine's defaults) would lose "
+            "or double count spans: " + "; ".join(f"{name}: {why}" for name, why in unsafe)
         )
 
 

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from collector.app import create_app, refuse_unguarded
+from collector.app import create_app, refuse_unguarded, refuse_unsafe_insert_settings
 from routeledger.config import RouteledgerConfig
 from routeledger.serving import bind_socket, serve, socket_url, write_ready_file
 from routeledger.store import AttemptStore, open_writer
@@ -33,6 +33,7 @@ def run_collector(
     try:
         store.migrate()
         refuse_unguarded(store)
+        refuse_unsafe_insert_settings(store)
     except BaseException:
         store.close()
         raise

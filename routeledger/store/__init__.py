@@ -9,6 +9,6 @@ All run the same SQL: DDL from `migrations/`, analytics from the `.sql` files of
 stage, with values bound as ClickHouse `{name:Type}` parameters, never formatted into the text.
 """
 
-from routeledger.store.base import AttemptStore, open_reader, open_writer
+from routeledger.store.base import AttemptStore, WriterStore, open_reader, open_writer
 
-__all__ = ["AttemptStore", "open_reader", "open_writer"]
+__all__ = ["AttemptStore", "WriterStore", "open_reader", "open_writer"]

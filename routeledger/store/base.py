@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +34,17 @@ class AttemptStore(Protocol):
     def close(self) -> None: ...
 
 
+class WriterStore(AttemptStore, Protocol):
+    """A store the collector writes through (`open_writer`): chDB or a ClickHouse server."""
+
+    def session_settings(self, names: Sequence[str]) -> dict[str, str]:
+        """The values of these ClickHouse settings in the session that inserts (as `system.settings`
+        shows them: the user's profile, the connection's parameters, the engine's defaults), so the
+        collector can refuse a session that would lose or double count batches (F32). Names the
+        engine does not know are absent."""
+        ...
+
+
 def service_file(config: RouteledgerConfig) -> Path:
     return Path(config.store.path).parent / SERVICE_FILE
 
@@ -56,7 +67,7 @@ def running_service_url(config: RouteledgerConfig) -> str | None:
     return url
 
 
-def open_writer(config: RouteledgerConfig, environ: Mapping[str, str] | None = None) -> AttemptStore:
+def open_writer(config: RouteledgerConfig, environ: Mapping[str, str] | None = None) -> WriterStore:
     """The store the collector writes to: a ClickHouse server if configured, else embedded chDB."""
     env = os.environ if environ is None else environ
     url = env.get(CLICKHOUSE_URL_ENV)

@@ -11,7 +11,7 @@ handed a write statement. chDB connections are not meant for concurrent use, hen
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from routeledger.errors import QueryError, StoreError
 from routeledger.store.params import bind_params
-from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations, retention_statements
+from routeledger.store.schema import SCHEMA_VERSION_DDL, SESSION_SETTINGS, apply_migrations, retention_statements
 
 INSERT_ATTEMPTS = (
     "INSERT INTO llm_attempts ({columns}) "
@@ -101,6 +101,15 @@ class ChdbAttemptStore:
             raise StoreError("this store was opened read-only")
         with self._write_lock:
             self._writer.query(sql, params=bind_params(params) if params else None)
+
+    def session_settings(self, names: Sequence[str]) -> dict[str, str]:
+        """Read on the writer connection: its session is the one inserts run in, and chDB keeps
+        settings per connection (the reader's are not the writer's)."""
+        if self._writer is None:
+            raise StoreError("this store was opened read-only")
+        with self._write_lock:
+            found = self._writer.query(SESSION_SETTINGS, "ArrowTable", params=bind_params({"names": list(names)}))
+        return {str(r["name"]): str(r["value"]) for r in found.to_pylist()}
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         with self._read_lock:

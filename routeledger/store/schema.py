@@ -8,7 +8,7 @@ row is simply applied again.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -116,3 +116,79 @@ def unguarded_tables(tables: list[tuple[str, str]]) -> list[str]:
         if name not in DEDUP_EXEMPT and (window is None or int(window.group(1)) < MIN_DEDUP_WINDOW):
             unguarded.append(name)
     return unguarded
+
+
+#: Session settings that decide whether an insert is acknowledged only once written and whether its
+#: `insert_deduplication_token` is honoured (F32). Not every version knows every one (`deduplicate_insert`
+#: is recent and supersedes the other two deduplication switches); an unknown one is absent from the answer.
+INSERT_SESSION_SETTINGS = (
+    "async_insert",
+    "wait_for_async_insert",
+    "async_insert_deduplicate",
+    "insert_deduplicate",
+    "deduplicate_insert",
+)
+
+SESSION_SETTINGS = "SELECT name, value FROM system.settings WHERE name IN {names:Array(String)}"
+
+#: The materialized views fed by llm_attempts (its roll-ups): what async insert deduplication misses.
+DEPENDENT_VIEWS = """
+SELECT dependencies_table AS views
+FROM system.tables
+WHERE database = currentDatabase() AND name = 'llm_attempts'
+"""
+
+
+def unsafe_insert_settings(settings: Mapping[str, str], views: Sequence[str]) -> list[tuple[str, str]]:
+    """(setting, why) for every session setting under which the collector's inserts would lose or
+    double count spans; `settings` maps names from `INSERT_SESSION_SETTINGS` to their values as
+    `system.settings` gives them, `views` names the materialized views fed by llm_attempts.
+
+    The collector drops a batch from its spool once the store has answered the insert, and makes a
+    retried batch a no-op through its deduplication token. So (F32):
+    - async inserts that do not wait (`wait_for_async_insert=0`) are answered before anything is
+      written: a store crash then loses rows the spool has already let go of;
+    - `async_insert_deduplicate=1` with views on llm_attempts: before ClickHouse 26.1 the views'
+      targets are not deduplicated for async inserts (the insert is even rejected together with
+      `deduplicate_blocks_in_dependent_materialized_views`), so a retried batch counts twice in the
+      roll-ups while looking right in llm_attempts;
+    - deduplication switched off (`deduplicate_insert='disable'`, or `insert_deduplicate=0` where
+      that setting decides) makes every retried batch count twice."""
+    found = []
+    is_async = settings.get("async_insert") == "1"
+    if is_async and settings.get("wait_for_async_insert") == "0":
+        found.append(
+            (
+                "wait_for_async_insert",
+                "async_insert=1 with wait_for_async_insert=0 acknowledges an insert before it is "
+                "written, and the collector drops acknowledged rows from its spool: a store crash would lose "
+                "them; fix: wait_for_async_insert=1 (or async_insert=0) for the user routeledger writes as",
+            )
+        )
+    if is_async and settings.get("async_insert_deduplicate") == "1" and views:
+        found.append(
+            (
+                "async_insert_deduplicate",
+                f"async_insert_deduplicate=1 with async_insert=1 does not deduplicate the targets of "
+                f"llm_attempts' materialized views ({', '.join(views)}) before ClickHouse 26.1: a retried batch "
+                "would be counted twice in them; fix: async_insert=0 (routeledger batches its inserts itself)",
+            )
+        )
+    mode = settings.get("deduplicate_insert")
+    if mode == "disable":
+        found.append(
+            (
+                "deduplicate_insert",
+                "deduplicate_insert='disable' ignores the batch's deduplication token: a retried batch "
+                "would be counted twice; fix: deduplicate_insert='enable'",
+            )
+        )
+    elif mode in (None, "backward_compatible_choice") and settings.get("insert_deduplicate") == "0":
+        found.append(
+            (
+                "insert_deduplicate",
+                "insert_deduplicate=0 ignores the batch's deduplication token: a retried batch would be "
+                "counted twice; fix: insert_deduplicate=1",
+            )
+        )
+    return found

@@ -7,7 +7,7 @@ path cannot write whatever the account's grants are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -15,12 +15,15 @@ import pyarrow as pa
 from routeledger.errors import QueryError, StoreError, StoreUnavailable
 from routeledger.store.embedded import _clean_error
 from routeledger.store.params import normalize_params
-from routeledger.store.schema import SCHEMA_VERSION_DDL, apply_migrations, retention_statements
+from routeledger.store.schema import SCHEMA_VERSION_DDL, SESSION_SETTINGS, apply_migrations, retention_statements
 
 
 def insert_settings(token: str) -> dict[str, str | int]:
     """Exactly-once inserts: the batch token, honoured by every materialized-view target too; a
-    synchronous insert (async inserts would deduplicate differently and ack before the write)."""
+    synchronous insert (async inserts would deduplicate differently and ack before the write). The
+    session's own settings (user profile, URL parameters) are checked when the collector starts, and
+    one that would run async inserts without waiting, or deduplicate them past the views, is refused
+    (`collector.app.refuse_unsafe_insert_settings`)."""
     return {
         "insert_deduplication_token": token,
         "deduplicate_blocks_in_dependent_materialized_views": 1,
@@ -79,6 +82,15 @@ class ClickHouseAttemptStore:
         except Exception as exc:
             raise QueryError(_clean_error(str(exc))) from exc
         return result
+
+    def session_settings(self, names: Sequence[str]) -> dict[str, str]:
+        """Through the inserting client: the server user's profile and the URL's query parameters
+        (clickhouse-connect sends those as session settings) both show in `system.settings`."""
+        try:
+            found = self._client.query_arrow(SESSION_SETTINGS, parameters={"names": list(names)})
+        except Exception as exc:
+            raise StoreError(f"cannot read the session's settings: {_clean_error(str(exc))}") from exc
+        return {str(r["name"]): str(r["value"]) for r in found.to_pylist()}
 
     def close(self) -> None:
         self._client.close()
