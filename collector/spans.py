@@ -464,8 +464,8 @@ def _columns(values: _Values, found: list[np.ndarray], rows: _Rows) -> dict[str,
     texts = [(rule, at) for rule, at in zip(RULES, found, strict=True) if rule.kind is Kind.TEXT]
     if texts:
         taken = pc.fill_null(values.string.take(pa.concat_arrays([rows.pick(at) for _, at in texts])), "")
-        for index, (rule, _) in enumerate(texts):
-            columns[rule.column] = taken.slice(index * rows.count, rows.count)
+        for position, (rule, _) in enumerate(texts):
+            columns[rule.column] = taken.slice(position * rows.count, rows.count)
     for rule, at in zip(RULES, found, strict=True):
         if rule.kind is Kind.TEXT:
             continue
