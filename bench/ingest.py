@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,10 @@ from common import BENCH, process, routeledger, table
 
 sys.path.insert(0, str(BENCH.parent))
 
-from routeledger.attempt import Decision, Outcome
-from routeledger.config import TelemetryConfig, parse_config
-from routeledger.pricing import Usage
+from routeledger.config import TelemetryConfig
 from router.context import RequestContext
-from router.otlpwire import SPAN_KIND_CLIENT, encode_request, encode_span, request_prefix
-from router.outcome import AttemptOutcome
 from router.telemetry import SpanRecorder, attempt_attributes, build_lean_provider
+from tests.e2e.attempt_bodies import AttemptBodies, sample_attempt
 
 CONFIG = """
 providers:
@@ -56,62 +52,6 @@ collector: {spool_path: "${BENCH_SPOOL}"}
 """
 
 
-def sample(n: int = 0) -> tuple[RequestContext, AttemptOutcome]:
-    """A realistic attempt: a successful fallback with usage, cost, finish reason and TTFT."""
-    config = parse_config(
-        {
-            "providers": {"alpha": {"kind": "openai", "base_url": "https://api.openai.com/v1"}},
-            "models": {
-                "alpha-4o": {
-                    "provider": "alpha",
-                    "upstream": "gpt-4o",
-                    "price": {"input_per_mtok": 2.5, "output_per_mtok": 10},
-                    "context_window": 128000,
-                }
-            },
-            "routes": {"support": {"task": "support_chat", "chain": ["alpha-4o"]}},
-        },
-        "bench",
-    )
-    ctx = RequestContext(
-        request_id=f"req-{n:016x}",
-        route_name="support",
-        route=config.routes["support"],
-        tenant="acme",
-        feature="chat",
-        traffic_class="critical",
-        stream=False,
-        start_ns=time.time_ns(),
-        deadline=time.monotonic() + 30,
-    )
-    outcome = AttemptOutcome(
-        index=2,
-        decision=Decision.FALLBACK,
-        model="alpha-4o",
-        provider="alpha",
-        provider_system="openai",
-        request_model="gpt-4o",
-        server_address="api.openai.com",
-        start_ns=time.time_ns(),
-        end_ns=time.time_ns() + 25_000_000,
-        outcome=Outcome.SUCCESS,
-        failure=None,
-        http_status=200,
-        error_type="",
-        completion=None,
-        upstream_error=None,
-        usage=Usage(13, 32),
-        cost=Decimal("0.000352500"),
-        price_source="genai-prices",
-        billable=True,
-        reason="rate_limited",
-        ttft_ms=12.5,
-        response_model_name="gpt-4o-2024-08-06",
-        finish="stop",
-    )
-    return ctx, outcome
-
-
 def router_costs(n: int, sink: str) -> dict[str, float]:
     """CPU µs per attempt span on both paths."""
     from opentelemetry import trace
@@ -120,7 +60,7 @@ def router_costs(n: int, sink: str) -> dict[str, float]:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
     from opentelemetry.trace import SpanKind
 
-    ctx, outcome = sample()
+    ctx, outcome = sample_attempt()
     attributes = dict(attempt_attributes(ctx, outcome))
 
     class Keep(SpanExporter):
@@ -171,52 +111,6 @@ def router_costs(n: int, sink: str) -> dict[str, float]:
         "lean_record": record_only,
         "lean_total": lean_total,
     }
-
-
-class BodyTemplate:
-    """One OTLP request of `n` attempt spans whose ids (and request ids) are patched per copy, so
-    every request carries new span keys without re-encoding (the sender must not be the bottleneck)."""
-
-    def __init__(self, n: int) -> None:
-        ctx, outcome = sample()
-        attributes = dict(attempt_attributes(ctx, outcome))
-        marker_trace, marker_span = b"\xee" * 12, b"\xdd" * 4
-        spans = []
-        for i in range(n):
-            attributes["routeledger.request_id"] = f"req-{i:08d}-XXXXXXXX"
-            spans.append(
-                encode_span(
-                    marker_trace + i.to_bytes(4, "big"),
-                    marker_span + i.to_bytes(4, "big"),
-                    b"\x01" * 8,
-                    "chat gpt-4o",
-                    SPAN_KIND_CLIENT,
-                    time.time_ns(),
-                    time.time_ns() + 25_000_000,
-                    attributes,
-                )
-            )
-        self.body = bytearray(encode_request(request_prefix({"service.name": "bench"}, "bench"), spans))
-        self.trace_at = _all(self.body, marker_trace)
-        self.request_at = _all(self.body, b"XXXXXXXX")
-        self.n = n
-
-    def copy(self, k: int) -> bytes:
-        tag = k.to_bytes(4, "big")  # 2^32 copies of unique ids
-        text = f"{k:08x}".encode()
-        for at in self.trace_at:
-            self.body[at + 8 : at + 12] = tag
-        for at in self.request_at:
-            self.body[at : at + 8] = text
-        return bytes(self.body)
-
-
-def _all(data: bytearray, needle: bytes) -> list[int]:
-    out, at = [], data.find(needle)
-    while at >= 0:
-        out.append(at)
-        at = data.find(needle, at + len(needle))
-    return out
 
 
 def metric(url: str, name: str) -> float:
@@ -272,7 +166,7 @@ def collector_env() -> tuple[dict[str, str], Path]:
 def ingest(batch: int, total: int, senders: int = 2) -> dict[str, float]:
     """OTLP bytes → stored rows through one collector process, `batch` spans per request."""
     env, _ = collector_env()
-    template = BodyTemplate(batch)
+    template = AttemptBodies(batch)
     bodies = [template.copy(k) for k in range(max(1, total // batch))]
     with process(routeledger("collector"), env=env) as url:
         t0 = time.perf_counter()
@@ -316,7 +210,7 @@ def _send_all(url: str, bodies: list[bytes], senders: int) -> int:
 def end_to_end(minutes: float) -> dict[str, float]:
     """The lean exporter feeding one collector for `minutes`; RSS after warm-up and at the end."""
     env, workdir = collector_env()
-    ctx, outcome = sample()
+    ctx, outcome = sample_attempt()
     with process(routeledger("collector"), env=env) as url:
         pid = collector_pid(workdir)
         lean = build_lean_provider(

@@ -5,7 +5,7 @@ is encoded once (the router's own `otlpwire` encoder and attempt attribute set, 
 exactly what a router sends) and each copy only patches the trace ids and the request ids in place.
 Copy `k` carries trace ids `ee…ee ‖ k ‖ i` and request ids `req-<i>-<k as 8 hex digits>`, so the
 rows of one body are found again in the store by the last 8 characters of their request id.
-(Adapted from `BodyTemplate` in bench/ingest.py, which is a script and not importable from tests.)
+(`bench/ingest.py` uses the same bodies: what the drills and the benchmark send is one thing.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from router.telemetry import attempt_attributes
 _TRACE_MARK, _SPAN_MARK, _BODY_MARK = b"\xee" * 12, b"\xdd" * 4, b"XXXXXXXX"
 
 
-def _attempt() -> tuple[RequestContext, AttemptOutcome]:
+def sample_attempt() -> tuple[RequestContext, AttemptOutcome]:
     """A realistic attempt: a fallback that succeeded, with usage, cost, finish reason and TTFT."""
     config = parse_config(
         {
@@ -85,7 +85,7 @@ class AttemptBodies:
     """`copy(k)` is body number `k`: `n` attempt spans whose keys no other copy shares."""
 
     def __init__(self, n: int) -> None:
-        ctx, outcome = _attempt()
+        ctx, outcome = sample_attempt()
         attributes = dict(attempt_attributes(ctx, outcome))
         start = time.time_ns()
         spans = []
