@@ -288,8 +288,8 @@ class _Values:
         self.is_string = kind == _STRING
         self.is_int = kind == _INT
         data = scan.data
-        self.string: pa.Array = _payloads(raw, scan, self.is_string, pa.string())
-        self.array: pa.Array = _payloads(raw, scan, kind == _ARRAY, pa.binary())  # ArrayValue messages
+        self.string: pa.Array = _payloads(raw, scan.head, self.is_string, pa.string())
+        self._raw, self._scan, self._kind = raw, scan, kind
         self.int_values = scan.number.view(np.int64)
         self.int: pa.Array = pa.array(self.int_values, pa.int64(), mask=~self.is_int)
         is_double = kind == _DOUBLE
@@ -311,15 +311,32 @@ class _Values:
             self._costs = _decimals(self, at)
         return self._costs
 
-    def string_length(self, at: np.ndarray) -> np.ndarray:
-        """Characters of the string values at `at` (0 for other kinds)."""
-        return _np(pc.fill_null(pc.utf8_length(self.string.take(pa.array(at, pa.int64()))), 0))
+    def too_long(self, at: np.ndarray, limit: int) -> np.ndarray:
+        """Which string values at `at` have more than `limit` characters. Characters never
+        outnumber bytes, so only values of more than `limit` bytes are counted."""
+        out: np.ndarray = self.is_string[at] & (self._scan.length[at] > limit)
+        if out.any():
+            suspects = np.flatnonzero(out)
+            chars = _np(pc.utf8_length(self.string.take(pa.array(at[suspects], pa.int64()))))
+            out[suspects] = chars > limit
+        return out
+
+    def arrays(self, index: pa.Array) -> pa.Array:
+        """The ArrayValue messages of the array values at `index` (null elsewhere)."""
+        raw = self._raw.take(index)
+        picked = _np(pc.fill_null(index, 0))
+        chosen = (self._kind[picked] == _ARRAY) & _np(index.is_valid())
+        return _payloads(raw, self._scan.head[picked], chosen, pa.binary())
 
 
 _NONE, _STRING, _BOOL, _INT, _DOUBLE, _ARRAY, _KVLIST, _BYTES, _OTHER = range(9)
 #: First byte of a one-field AnyValue → its kind (field number << 3 | wire type).
-_TAGS = np.zeros(256, np.int64)
+_TAGS = np.full(256, _OTHER, np.int8)
 _TAGS[[0x0A, 0x10, 0x18, 0x21, 0x2A, 0x32, 0x3A]] = [_STRING, _BOOL, _INT, _DOUBLE, _ARRAY, _KVLIST, _BYTES]
+#: Bytes a varint may take per kind (lengths up to 2^35 bytes, full 64-bit numbers); 0 = none.
+_VARINT_LIMIT = np.zeros(9, np.int8)
+_VARINT_LIMIT[[_STRING, _ARRAY, _KVLIST, _BYTES]] = 5
+_VARINT_LIMIT[[_BOOL, _INT]] = 10
 _DELIMITED = np.isin(np.arange(9), [_STRING, _ARRAY, _KVLIST, _BYTES])
 _VARINT = np.isin(np.arange(9), [_BOOL, _INT])
 
@@ -337,23 +354,21 @@ class _Scan:
 
 def _scan(raw: pa.Array) -> _Scan:
     n = len(raw)
-    offsets = np.frombuffer(raw.buffers()[1], np.int32, n + 1, raw.offset * 4).astype(np.int64)
+    offsets = np.frombuffer(raw.buffers()[1], np.int32, n + 1, raw.offset * 4)
     data = np.frombuffer(raw.buffers()[2] or b"\0", np.uint8)
     start, size = offsets[:-1], np.diff(offsets)
-    last = len(data) - 1
-    tag = np.where(size > 0, data[np.minimum(start, last)], 0)
-    kind = np.where(size > 0, np.where(_TAGS[tag] > 0, _TAGS[tag], _OTHER), _NONE)
+    empty = size == 0
+    kind = _TAGS[data[np.minimum(start, len(data) - 1)]]
+    kind[empty] = _NONE
     delimited = _DELIMITED[kind]
     varint = _VARINT[kind]
-    number, used = _varints(data, start + 1, np.where(delimited, 5, np.where(varint, 10, 0)))
+    number, used = _varints(data, start + 1, _VARINT_LIMIT[kind])
     head = np.where(delimited, 1 + used, 0)
-    length = np.where(delimited, number, 0).astype(np.int64)
-    well_formed = np.where(
-        delimited,
-        (used > 0) & (head + length == size),
-        np.where(varint, (used > 0) & (1 + used == size), np.where(kind == _DOUBLE, size == 9, kind == _NONE)),
-    )
-    return _Scan(data, start, kind, head, length, np.where(varint, number, 0).astype(np.uint64), ~well_formed)
+    length = np.where(delimited, number.astype(np.int64), 0)
+    well_formed = (used > 0) & np.where(delimited, head + length == size, 1 + used == size)
+    well_formed |= ((kind == _DOUBLE) & (size == 9)) | empty
+    number[~varint] = 0
+    return _Scan(data, start, kind, head, length, number, ~well_formed)
 
 
 def _varints(data: np.ndarray, at: np.ndarray, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -362,7 +377,7 @@ def _varints(data: np.ndarray, at: np.ndarray, limit: np.ndarray) -> tuple[np.nd
     last = len(data) - 1
     first = data[np.minimum(at, last)]
     value = first.astype(np.uint64)
-    used = np.where((limit > 0) & (first < 0x80), 1, 0)
+    used = ((limit > 0) & (first < 0x80)).astype(np.int64)
     longer = np.flatnonzero((limit > 1) & (first >= 0x80))
     if len(longer):
         rest_value = np.zeros(len(longer), np.uint64)
@@ -380,14 +395,20 @@ def _varints(data: np.ndarray, at: np.ndarray, limit: np.ndarray) -> tuple[np.nd
     return value, used
 
 
-def _payloads(raw: pa.Array, scan: _Scan, chosen: np.ndarray, type_: pa.DataType) -> pa.Array:
+def _payloads(raw: pa.Array, heads: np.ndarray, chosen: np.ndarray, type_: pa.DataType) -> pa.Array:
     """The payloads of the chosen values (null elsewhere): each is the value's tail after its head
-    (tag + length), sliced in C per head size; text must be UTF-8, as protobuf requires."""
-    heads = scan.head[chosen]
-    out = pa.nulls(len(raw), pa.binary())
-    for head in np.unique(heads):
-        mask = pa.array(chosen & (scan.head == head))
-        out = pc.if_else(mask, pc.binary_slice(raw, int(head), 1 << 30), out)
+    (tag + length varint), sliced in C per head size; text must be UTF-8, as protobuf requires."""
+    out: pa.Array | None = None
+    for head in range(2, 7):
+        mask = chosen & (heads == head)
+        if not mask.any():
+            continue
+        tails = pc.binary_slice(raw, head, 1 << 30)
+        out = tails if out is None else pc.if_else(pa.array(mask), tails, out)
+    if out is None:
+        return pa.nulls(len(raw), type_)
+    validity = pa.py_buffer(np.packbits(chosen, bitorder="little"))
+    out = pa.Array.from_buffers(pa.binary(), len(out), [validity, *out.buffers()[1:]], offset=0)
     if type_ != pa.string():
         return out
     try:
@@ -419,9 +440,7 @@ def _check(rule: Rule, order: int, values: _Values, at: np.ndarray, span: np.nda
     """Mark the spans whose attribute for this rule is malformed."""
     if rule.kind is Kind.TEXT:
         failures.add(span, order, ~values.is_string[at], f"{rule.key} must be a string")
-        failures.add(
-            span, order, values.string_length(at) > rule.limit, f"{rule.key} is longer than {rule.limit} characters"
-        )
+        failures.add(span, order, values.too_long(at, rule.limit), f"{rule.key} is longer than {rule.limit} characters")
     elif rule.kind is Kind.INT:
         failures.add(span, order, ~values.is_int[at], f"{rule.key} must be an integer")
         number = values.int_values[at]
@@ -483,7 +502,7 @@ def _columns(values: _Values, found: list[np.ndarray], rows: _Rows) -> dict[str,
             valid = has & (values.is_int[index] | values.is_double[index]) & (number >= 0)
             columns[rule.column] = pa.array(number, pa.float64(), mask=~valid)
         elif rule.kind is Kind.FIRST_TEXT:
-            columns[rule.column] = _first_text(values.array.take(rows.pick(at)))
+            columns[rule.column] = _first_text(values.arrays(rows.pick(at)))
         else:
             costs, _ = values.costs(at)
             taken = costs.take(pa.array(chosen, mask=~has))
