@@ -75,6 +75,8 @@ class BatchWriter:
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Drain everything spooled so far now; True once it is in the store."""
+        if not self._thread.is_alive():
+            return self.spool.drained_upto >= self.spool.last_seq  # stopped: nothing will drain
         deadline = self.clock() + timeout_s
         target = self.spool.last_seq
         with self._cond:
