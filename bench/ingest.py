@@ -1,7 +1,7 @@
 """Ledger ingest: what one attempt span costs the router, and how many per second one collector
 turns from OTLP bytes into stored `llm_attempts` rows (chDB), with its memory over time.
 
-    python bench/ingest.py [--minutes 5] [--spans 20000] [--ingest-spans 100000]
+    python bench/ingest.py [--minutes 5] [--spans 20000] [--ingest-spans 500000]
 
 Sections (each a table):
 1. Router cost per attempt span, CPU µs (process time of the bench process, export thread included):
@@ -14,8 +14,8 @@ Sections (each a table):
    takes them (back-pressure on its queue), the collector spools and stores them; collector RSS
    once its dedup window is full (the last 1M span keys, held in memory) and at the end.
 Last line: `RESULT spans_per_s=<end-to-end> collector_spans_per_s=<OTLP bytes → rows, 10k-span
-requests> rss_growth_mb=<y> router_us_per_span=<lean>`. The end-to-end figure shares the machine's
-cores between the recording side (~22-30 µs of CPU per span) and the collector.
+requests> rss_growth_mb=<y> router_us_per_span=<lean> router_journal_us_per_span=<lean + journal>`.
+The end-to-end figure shares the machine's two cores between the recording side and the collector.
 """
 
 from __future__ import annotations
@@ -89,9 +89,27 @@ def router_costs(n: int, sink: str) -> dict[str, float]:
     sdk_encode = (time.process_time() - t0) / n * 1e6
     provider.shutdown()
 
+    lean_record, lean_total = lean_costs(n, sink, ctx, outcome, journal=False)
+    journal_record, journal_total = lean_costs(n, sink, ctx, outcome, journal=True)
+    return {
+        "sdk_record": sdk_record,
+        "sdk_encode": sdk_encode,
+        "lean_record": lean_record,
+        "lean_total": lean_total,
+        "journal_record": journal_record,
+        "journal_total": journal_total,
+    }
+
+
+def lean_costs(n: int, sink: str, ctx: RequestContext, outcome: Any, *, journal: bool) -> tuple[float, float]:
+    """CPU µs per span of the lean path: recording alone, and recording + encoding + export.
+    With `journal`, each attempt's end is also written to the attempt journal (one write per
+    attempt, so a router killed mid-flight loses nothing; see router/journal.py)."""
     spool = Path(tempfile.mkdtemp(prefix="rl-bench-spool-"))
     lean = build_lean_provider(
-        TelemetryConfig(otlp_endpoint=sink + "/v1/traces", spool_dir=str(spool), max_queue_size=n + 10)
+        TelemetryConfig(
+            otlp_endpoint=sink + "/v1/traces", spool_dir=str(spool), max_queue_size=n + 10, attempt_journal=journal
+        )
     )
     recorder = SpanRecorder(lean)
     request_span = recorder.start_request(ctx)
@@ -101,16 +119,11 @@ def router_costs(n: int, sink: str) -> dict[str, float]:
         recorder.record_attempt(ctx, request_span, outcome)
     record_only = (time.process_time() - t0) / n * 1e6
     assert lean.force_flush(60_000)
-    lean_total = (time.process_time() - t0) / n * 1e6
+    total = (time.process_time() - t0) / n * 1e6
     dropped = lean.exporter.stats.dropped
     lean.shutdown()
     assert dropped == 0
-    return {
-        "sdk_record": sdk_record,
-        "sdk_encode": sdk_encode,
-        "lean_record": record_only,
-        "lean_total": lean_total,
-    }
+    return record_only, total
 
 
 def metric(url: str, name: str) -> float:
@@ -273,7 +286,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=5.0, help="sustained end-to-end load")
     parser.add_argument("--spans", type=int, default=20_000, help="spans for the router-cost cells")
-    parser.add_argument("--ingest-spans", type=int, default=100_000, help="spans per collector ingest cell")
+    parser.add_argument("--ingest-spans", type=int, default=500_000, help="spans per collector ingest cell")
     args = parser.parse_args()
 
     with process([sys.executable, str(BENCH / "raw_responder.py"), "{READY}"]) as sink:
@@ -293,6 +306,12 @@ def main() -> None:
                 cost["lean_record"],
                 cost["lean_total"] - cost["lean_record"],
                 cost["lean_total"],
+            ],
+            [
+                "lean + attempt journal (router SIGKILL-safe)",
+                cost["journal_record"],
+                cost["journal_total"] - cost["journal_record"],
+                cost["journal_total"],
             ],
         ],
     )
@@ -337,7 +356,7 @@ def main() -> None:
     print(
         f"RESULT spans_per_s={e2e['spans_per_s']:.0f} collector_spans_per_s={collector_rate:.0f} "
         f"rss_growth_mb={growth:.1f} "
-        f"router_us_per_span={cost['lean_total']:.1f}"
+        f"router_us_per_span={cost['lean_total']:.1f} router_journal_us_per_span={cost['journal_total']:.1f}"
     )
 
 
