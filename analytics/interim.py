@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.rollup import plan
+from analytics.rollup import chain_source, plan
 from analytics.scope import AnalyticsInputError, Filters, Window, active_filters, base_params, choose, load_sql
 from routeledger.store import AttemptStore
 
@@ -79,6 +79,12 @@ def chain_flow(store: AttemptStore, window: Window | None = None, filters: Filte
 
 
 def failure_reasons(store: AttemptStore, window: Window | None = None, filters: Filters | None = None) -> pa.Table:
-    """Failed attempts by failure class and model, with their cost and an example reason."""
+    """Failed attempts by failure class and model, with their cost and an example reason.
+
+    Counted from the chain copy (every failed attempt is in it) rather than every attempt of the
+    window; a store without the copy reads `llm_attempts` (`chain_source`), with the same SQL.
+    """
     params = base_params(window, filters)
-    return store.query(load_sql("interim_failure_reasons", active=active_filters(params)), params)
+    return store.query(
+        load_sql("interim_failure_reasons", chains=chain_source(store), active=active_filters(params)), params
+    )

@@ -155,6 +155,7 @@ def every_job(window: Window, filters: Filters, dims: tuple[str, ...], share_key
         lambda s: interim.fallback_over_time(s, "route", window, filters),
         lambda s: interim.fallback_over_time(s, "model", window, filters),
         lambda s: interim.chain_flow(s, window, filters),
+        lambda s: interim.failure_reasons(s, window, filters),
     ]
 
 
