@@ -20,6 +20,12 @@ from typing import Any
 
 import uvicorn
 
+#: Cyclic-GC thresholds once serving. The default young generation (700 allocations) collects
+#: every couple of requests on the proxy path; 20,000 cut the router's CPU per request by 2-5% at
+#: concurrency 64 (lower in 5 of 6 alternating pairs, 2026-12-02), and the young generation still
+#: holds at most a few MB of garbage.
+GC_THRESHOLDS = (20_000, 50, 100)
+
 
 def install_event_loop() -> None:
     """uvloop when installed: a faster loop for the proxy and the simulator."""
@@ -97,6 +103,7 @@ def serve(
         # triggered by request garbage do not rescan it (~tens of thousands of objects each time).
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         print(json.dumps({"listening": url}), flush=True)
         if ready_file:
             write_ready_file(ready_file, url, **ready_extra)
