@@ -37,10 +37,10 @@ Beyond the jobs: `analytics.alerts` (`AlertManager(store, cfg.analytics).check()
 provider. Money columns (`*_usd`) are Decimal; shares (`*_share`) are floats in 0..1.
 """
 
-from analytics.anomalies import detect_anomalies
-from analytics.scope import AnalyticsInputError, Filters, Window
+from routeledger.analytics.anomalies import detect_anomalies
+from routeledger.analytics.scope import AnalyticsInputError, Filters, Window
 
-from analytics.jobs import (  # isort: skip
+from routeledger.analytics.jobs import (  # isort: skip
     answer_quality,
     budget_spend,
     cost,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analytics.scope import Filters, Window, base_params, load_sql
+from routeledger.analytics.scope import Filters, Window, base_params, load_sql
 from routeledger.store import AttemptStore
 
 MARKER = "_SUCCESS"

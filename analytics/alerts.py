@@ -27,10 +27,10 @@ import httpx
 import orjson
 import pyarrow as pa
 
-from analytics.anomalies import find_anomalies
-from analytics.jobs import cost, cost_per_answer, fallback_share, latency
-from analytics.scope import Filters, Window, load_sql, parse_duration
-from analytics.webhooks import Delivery, deliver
+from routeledger.analytics.anomalies import find_anomalies
+from routeledger.analytics.jobs import cost, cost_per_answer, fallback_share, latency
+from routeledger.analytics.scope import Filters, Window, load_sql, parse_duration
+from routeledger.analytics.webhooks import Delivery, deliver
 from routeledger.analytics_config import AlertMetric, AlertRuleConfig, AlertScope, AnalyticsConfig
 from routeledger.errors import RouteledgerError, StoreError
 from routeledger.store import AttemptStore

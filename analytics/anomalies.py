@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.scope import Filters, Window, active_filters, base_params, choose, load_sql, parse_duration
+from routeledger.analytics.scope import Filters, Window, active_filters, base_params, choose, load_sql, parse_duration
 from routeledger.analytics_config import AnomalyConfig
 from routeledger.store import AttemptStore
 

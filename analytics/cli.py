@@ -23,7 +23,7 @@ from routeledger.errors import ConfigError, RouteledgerError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from analytics.scope import Filters, Window
+    from routeledger.analytics.scope import Filters, Window
     from routeledger.store import AttemptStore
 
 analytics_app = typer.Typer(no_args_is_help=True, help="Questions the ledger answers.")
@@ -73,7 +73,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def _guard() -> Iterator[None]:
     """Input errors exit 2, store and query errors exit 1, each as one line."""
-    from analytics.scope import AnalyticsInputError
+    from routeledger.analytics.scope import AnalyticsInputError
 
     try:
         yield
@@ -91,7 +91,7 @@ def _filters(
     model: list[str] | None,
     provider: list[str] | None,
 ) -> Filters:
-    from analytics.scope import Filters
+    from routeledger.analytics.scope import Filters
 
     return Filters(
         routes=tuple(route or ()),
@@ -104,13 +104,13 @@ def _filters(
 
 
 def _window(spec: str) -> Window:
-    from analytics.scope import Window
+    from routeledger.analytics.scope import Window
 
     return Window.parse(spec)
 
 
 def _emit(table: pa.Table, title: str, as_json: bool, as_csv: bool) -> None:
-    from analytics.render import print_table, to_csv, to_json
+    from routeledger.analytics.render import print_table, to_csv, to_json
 
     if as_json:
         sys.stdout.write(to_json(table) + "\n")
@@ -150,7 +150,7 @@ def analytics_cost(
     as_csv: CsvOption = False,
 ) -> None:
     """Spend by route, task, tenant, feature, model or provider."""
-    from analytics.jobs import cost
+    from routeledger.analytics.jobs import cost
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -172,7 +172,7 @@ def analytics_cost_per_answer(
     as_csv: CsvOption = False,
 ) -> None:
     """Cost per successful answer including its retries and fallbacks."""
-    from analytics.jobs import cost_per_answer
+    from routeledger.analytics.jobs import cost_per_answer
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -195,7 +195,7 @@ def analytics_spend(
     as_csv: CsvOption = False,
 ) -> None:
     """Spend over time."""
-    from analytics.jobs import spend_over_time
+    from routeledger.analytics.jobs import spend_over_time
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -218,7 +218,7 @@ def analytics_fallbacks(
     as_csv: CsvOption = False,
 ) -> None:
     """Fallback and retry share overall, by route and by primary model; shares above 5% flagged."""
-    from analytics.jobs import fallbacks
+    from routeledger.analytics.jobs import fallbacks
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -248,7 +248,7 @@ def analytics_fallback_share(
     as_csv: CsvOption = False,
 ) -> None:
     """Fallback and retry share by model, task, provider or hour of day."""
-    from analytics.jobs import fallback_share
+    from routeledger.analytics.jobs import fallback_share
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -276,7 +276,7 @@ def analytics_transitions(
     as_csv: CsvOption = False,
 ) -> None:
     """Chain transitions per request."""
-    from analytics.jobs import transitions
+    from routeledger.analytics.jobs import transitions
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -299,7 +299,7 @@ def analytics_quality(
     as_csv: CsvOption = False,
 ) -> None:
     """Share of empty, truncated and over-long answers."""
-    from analytics.jobs import answer_quality
+    from routeledger.analytics.jobs import answer_quality
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -327,7 +327,7 @@ def analytics_blocks(
     as_csv: CsvOption = False,
 ) -> None:
     """Requests refused by the spend guardrails, by reason, and the block rate."""
-    from analytics.jobs import guardrail_blocks
+    from routeledger.analytics.jobs import guardrail_blocks
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -349,7 +349,7 @@ def analytics_latency(
     as_csv: CsvOption = False,
 ) -> None:
     """Latency p50/p95/p99 and time to first token."""
-    from analytics.jobs import latency
+    from routeledger.analytics.jobs import latency
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -372,7 +372,7 @@ def analytics_expected_cost(
     as_csv: CsvOption = False,
 ) -> None:
     """Expected cost per request E = C1 + Pfb*C2 + Prt*Crt next to the observed mean."""
-    from analytics.jobs import expected_cost
+    from routeledger.analytics.jobs import expected_cost
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -400,7 +400,7 @@ def analytics_double_charges(
     as_csv: CsvOption = False,
 ) -> None:
     """Requests that paid for more than one billable attempt, and why."""
-    from analytics.jobs import double_charges
+    from routeledger.analytics.jobs import double_charges
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -422,7 +422,7 @@ def analytics_unit_economics(
     as_csv: CsvOption = False,
 ) -> None:
     """Cost per task or feature against its configured price: margin and the 20-30% buffer."""
-    from analytics.jobs import unit_economics
+    from routeledger.analytics.jobs import unit_economics
 
     with _guard():
         win, flt = _window(window), _filters(route, task, tenant, feature, model, provider)
@@ -444,7 +444,7 @@ def analytics_request(
     as_csv: CsvOption = False,
 ) -> None:
     """Every attempt of one request, in order."""
-    from analytics.jobs import request_attempts
+    from routeledger.analytics.jobs import request_attempts
 
     _run(config, f"Request {request_id}", as_json, as_csv, lambda s, _: request_attempts(s, request_id))
 
@@ -463,7 +463,7 @@ def analytics_budget(
     as_csv: CsvOption = False,
 ) -> None:
     """Spend today, this week and this month (UTC) per tenant or API key."""
-    from analytics.jobs import budget_spend
+    from routeledger.analytics.jobs import budget_spend
 
     with _guard():
         flt = _filters(route, task, tenant, feature, model, provider)
@@ -477,7 +477,7 @@ def query(
     as_csv: CsvOption = False,
 ) -> None:
     """Run read-only DuckDB SQL over a Parquet export (`routeledger export parquet`)."""
-    from analytics.adhoc import AdhocQueryError, run_query
+    from routeledger.analytics.adhoc import AdhocQueryError, run_query
 
     try:
         table = run_query(data, sql)
@@ -499,7 +499,7 @@ def analytics_anomalies(
     as_csv: CsvOption = False,
 ) -> None:
     """Fallback share above the threshold and spikes against each route's own baseline, with evidence."""
-    from analytics.anomalies import detect_anomalies
+    from routeledger.analytics.anomalies import detect_anomalies
 
     with _guard():
         flt = _filters(route, task, tenant, feature, model, provider)
@@ -513,7 +513,7 @@ def alerts_check(
     as_csv: CsvOption = False,
 ) -> None:
     """Evaluate the alert rules once: notify new firings and recoveries, store them in `alerts`."""
-    from analytics.alerts import AlertManager, events_table
+    from routeledger.analytics.alerts import AlertManager, events_table
     from routeledger.store.base import open_writer, running_service_url
 
     cfg = _config(config)
@@ -542,7 +542,7 @@ def alerts_history(
     as_csv: CsvOption = False,
 ) -> None:
     """Stored alert firings and resolutions, newest first."""
-    from analytics.alerts import alert_history
+    from routeledger.analytics.alerts import alert_history
 
     with _guard():
         win = _window(window)
@@ -559,7 +559,7 @@ def report_weekly(
     """The weekly chain-pruning report: hop stats per route and what pruning would save."""
     from rich.progress import Progress
 
-    from analytics.report import build_weekly_report, render_html, render_markdown
+    from routeledger.analytics.report import build_weekly_report, render_html, render_markdown
     from routeledger.store import open_reader
 
     if out_path.suffix.lower() not in (".html", ".md"):
@@ -596,7 +596,7 @@ def export_parquet_command(
     """Export the ledger as Parquet, Hive-partitioned by day (resumable: finished days are skipped)."""
     from rich.progress import Progress
 
-    from analytics.adhoc import export_parquet
+    from routeledger.analytics.adhoc import export_parquet
     from routeledger.store import open_reader
 
     cfg = _config(config)

@@ -13,8 +13,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.rollup import chain_source, plan
-from analytics.scope import AnalyticsInputError, Filters, Window, active_filters, base_params, choose, load_sql
+from routeledger.analytics.rollup import chain_source, plan
+from routeledger.analytics.scope import (
+    AnalyticsInputError,
+    Filters,
+    Window,
+    active_filters,
+    base_params,
+    choose,
+    load_sql,
+)
 from routeledger.store import AttemptStore
 
 #: Dimensions fallback share over time can split by.

@@ -14,8 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.rollup import chain_source, plan
-from analytics.scope import (
+from routeledger.analytics.rollup import chain_source, plan
+from routeledger.analytics.scope import (
     DIMENSIONS,
     AnalyticsInputError,
     Filters,

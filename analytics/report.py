@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from analytics.jobs import cost_per_answer, fallback_share, spend_over_time
-from analytics.scope import Filters, Window, active_filters, base_params, load_sql
+from routeledger.analytics.jobs import cost_per_answer, fallback_share, spend_over_time
+from routeledger.analytics.scope import Filters, Window, active_filters, base_params, load_sql
 from routeledger.store import AttemptStore
 
 #: A fallback hop that rescues fewer than this share of its runs is a candidate for removal.

@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from analytics.scope import GRAINS, Filters, Window, load_sql
+from routeledger.analytics.scope import GRAINS, Filters, Window, load_sql
 from routeledger.store import AttemptStore
 
 #: Dimensions only the day rollup holds.

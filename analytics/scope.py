@@ -219,7 +219,7 @@ def active_filters(params: dict[str, Any]) -> frozenset[str]:
 
 
 def _read(name: str) -> str:
-    return resources.files("analytics").joinpath(f"{name}.sql").read_text(encoding="utf-8")
+    return resources.files(__package__ or "").joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
 def _parts(scope: str) -> tuple[str, str, str, str]:

@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from analytics import jobs  # noqa: E402
-from analytics.adhoc import export_parquet, run_query  # noqa: E402
-from analytics.anomalies import detect_anomalies  # noqa: E402
-from analytics.rollup import RawAttemptStore  # noqa: E402
-from analytics.scope import Filters, Window  # noqa: E402
+from routeledger.analytics import jobs  # noqa: E402
+from routeledger.analytics.adhoc import export_parquet, run_query  # noqa: E402
+from routeledger.analytics.anomalies import detect_anomalies  # noqa: E402
+from routeledger.analytics.rollup import RawAttemptStore  # noqa: E402
+from routeledger.analytics.scope import Filters, Window  # noqa: E402
 from routeledger.store.embedded import ChdbAttemptStore  # noqa: E402
 
 END = datetime(2026, 12, 1, tzinfo=UTC)

@@ -36,8 +36,8 @@ from common import BENCH, process, routeledger, table
 sys.path.insert(0, str(BENCH.parent))
 
 from routeledger.config import TelemetryConfig
-from router.context import RequestContext
-from router.telemetry import SpanRecorder, attempt_attributes, build_lean_provider
+from routeledger.router.api.context import RequestContext
+from routeledger.router.telemetry.spans import SpanRecorder, attempt_attributes, build_lean_provider
 from tests.e2e.attempt_bodies import AttemptBodies, sample_attempt
 
 CONFIG = """

@@ -32,10 +32,10 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from collector.otlp import BodyTooLarge, OtlpDecodeError, decompress, encode_response, protobuf_body
-from collector.spans import Extracted, extract
-from collector.spool import SpanSpool, SpoolFull
-from collector.writer import BatchWriter
+from routeledger.collector.otlp import BodyTooLarge, OtlpDecodeError, decompress, encode_response, protobuf_body
+from routeledger.collector.spans import Extracted, extract
+from routeledger.collector.spool import SpanSpool, SpoolFull
+from routeledger.collector.writer import BatchWriter
 from routeledger.config import RouteledgerConfig
 from routeledger.errors import QueryError, RouteledgerError
 from routeledger.store import AttemptStore, WriterStore

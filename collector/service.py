@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from collector.app import create_app, refuse_unguarded, refuse_unsafe_insert_settings
+from routeledger.collector.app import create_app, refuse_unguarded, refuse_unsafe_insert_settings
 from routeledger.config import RouteledgerConfig
 from routeledger.serving import bind_socket, serve, socket_url, write_ready_file
 from routeledger.store import AttemptStore, open_writer

@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf import descriptor_pb2, descriptor_pool
 
-from collector.otlp import OtlpDecodeError
 from routeledger import semconv as sc
 from routeledger.attempt import ATTEMPT_SCHEMA
+from routeledger.collector.otlp import OtlpDecodeError
 
 #: Cost of one attempt can never plausibly exceed this (USD); larger values are corrupt data.
 MAX_ATTEMPT_COST = Decimal(100_000)

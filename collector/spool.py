@@ -45,8 +45,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.ipc
 
-from collector.spans import KEY_BYTES
 from routeledger.attempt import ATTEMPT_SCHEMA
+from routeledger.collector.spans import KEY_BYTES
 
 log = logging.getLogger("routeledger.collector.spool")
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from collector.spool import SpanSpool, SpoolBatch, read_rows
+from routeledger.collector.spool import SpanSpool, SpoolBatch, read_rows
 from routeledger.errors import StoreError
 from routeledger.store import AttemptStore
 

@@ -4,6 +4,6 @@ The configuration file comes from ROUTELEDGER_CONFIG (default `routeledger.yaml`
 one `open_reader` picks: ROUTELEDGER_CLICKHOUSE_URL, else the running collector, else chDB.
 """
 
-from dashboards.shell import main
+from routeledger.dashboards.shell import main
 
 main()

@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import streamlit as st
 
-from analytics import interim, jobs
-from analytics.alerts import alert_history
-from analytics.anomalies import detect_anomalies
-from analytics.jobs import Filters, Window
-from analytics.report import WeeklyReport, build_weekly_report
+from routeledger.analytics import interim, jobs
+from routeledger.analytics.alerts import alert_history
+from routeledger.analytics.anomalies import detect_anomalies
+from routeledger.analytics.jobs import Filters, Window
+from routeledger.analytics.report import WeeklyReport, build_weekly_report
 from routeledger.analytics_config import AnomalyConfig
 from routeledger.config import RouteledgerConfig
 from routeledger.errors import QueryError

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from analytics.jobs import AnalyticsInputError, Filters, Window
+from routeledger.analytics.jobs import AnalyticsInputError, Filters, Window
 from routeledger.config import RouteledgerConfig
 
 #: Time ranges offered in the sidebar; `custom` opens a date picker.

@@ -17,11 +17,19 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
-from analytics.jobs import AnalyticsInputError, Filters, Window
-from dashboards.data import Ledger, source_name
-from dashboards.filters import FILTER_FIELDS, WINDOW_LABELS, WINDOWS, Known, Selection, describe, parse_selection
-from dashboards.views import Page, View, pages
+from routeledger.analytics.jobs import AnalyticsInputError, Filters, Window
 from routeledger.config import CLICKHOUSE_URL_ENV, CONFIG_ENV, DEFAULT_CONFIG_PATH, RouteledgerConfig, load_config
+from routeledger.dashboards.data import Ledger, source_name
+from routeledger.dashboards.filters import (
+    FILTER_FIELDS,
+    WINDOW_LABELS,
+    WINDOWS,
+    Known,
+    Selection,
+    describe,
+    parse_selection,
+)
+from routeledger.dashboards.views import Page, View, pages
 from routeledger.errors import ConfigError, QueryError, RouteledgerError, StoreError, StoreUnavailable
 from routeledger.store import AttemptStore, open_reader
 from routeledger.store.base import running_service_url

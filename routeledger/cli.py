@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from analytics.cli import register_commands
+from routeledger.analytics.cli import register_commands
 from routeledger.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, RouteledgerConfig, load_config
 from routeledger.errors import ConfigError, RouteledgerError
 
@@ -59,9 +59,9 @@ def router(
     ready_file: ReadyOption = None,
 ) -> None:
     """Run the OpenAI-compatible router."""
+    from routeledger.router.ingress.app import create_app
+    from routeledger.router.ingress.keeper import ledger_opener
     from routeledger.serving import serve
-    from router.app import create_app
-    from router.keeper import ledger_opener
 
     cfg = _config(config)
     serve(
@@ -80,13 +80,13 @@ def collector(
     ready_file: ReadyOption = None,
 ) -> None:
     """Run the OTLP collector; it owns the store and serves read-only queries to the CLI and dashboard."""
-    from collector.service import run_collector
+    from routeledger.collector.service import run_collector
 
     cfg = _config(config)
 
     def alert_scheduler(store: AttemptStore) -> Callable[[], None]:
         """The service evaluates the alert rules every `analytics.alerts.interval_s` on its own store."""
-        from analytics.alerts import start_alert_scheduler
+        from routeledger.analytics.alerts import start_alert_scheduler
 
         _, stop = start_alert_scheduler(store, cfg.analytics)  # type: ignore[arg-type]
         return stop.set
@@ -148,7 +148,7 @@ def dashboard(
     ] = False,
 ) -> None:
     """Run the FinOps dashboard (Streamlit) over the ledger: the running service's store or ClickHouse."""
-    from dashboards.launch import run_dashboard
+    from routeledger.dashboards.launch import run_dashboard
 
     cfg = _config(config)
     dash = cfg.dashboard

@@ -261,8 +261,8 @@ def _report(
     as_json: bool,
     console: Console,
 ) -> int:
-    from analytics.jobs import Window, cost, fallbacks
-    from analytics.render import print_table, to_records
+    from routeledger.analytics.jobs import Window, cost, fallbacks
+    from routeledger.analytics.render import print_table, to_records
     from routeledger.store.service import ServiceAttemptStore
 
     store = ServiceAttemptStore(collector_url)

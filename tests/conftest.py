@@ -22,10 +22,10 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 
 from routeledger.config import RouteledgerConfig, SimulatorConfig, parse_config
+from routeledger.router.telemetry.spans import build_tracer_provider
 from routeledger.serving import ServerThread
 from routeledger.simulator import SimulatorThread
 from routeledger.store.embedded import ChdbAttemptStore
-from router.telemetry import build_tracer_provider
 
 #: Per-config state and spool directories live under one scratch directory removed when the run ends,
 #: so a test run leaves nothing behind in the system temp directory.
@@ -162,8 +162,8 @@ class Pipeline:
 
 
 def start_pipeline(simulator: SimulatorThread, store: ChdbAttemptStore, **config: Any) -> Pipeline:
-    from collector.app import create_app as collector_app
-    from router.app import create_app as router_app
+    from routeledger.collector.app import create_app as collector_app
+    from routeledger.router.ingress.app import create_app as router_app
 
     base = make_config(simulator.url, **config)
     col_app = collector_app(base, store)

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from dashboards.data import Ledger
-from dashboards.filters import Selection
 from routeledger.config import RouteledgerConfig
+from routeledger.dashboards.data import Ledger
+from routeledger.dashboards.filters import Selection
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class Page:
 
 
 def pages() -> tuple[Page, ...]:
-    from dashboards.views import alerts, budgets, cost, explorer, fallbacks, latency, overview, reports
+    from routeledger.dashboards.views import alerts, budgets, cost, explorer, fallbacks, latency, overview, reports
 
     return (
         Page("overview", "Overview", overview.render),

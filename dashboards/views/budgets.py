@@ -8,8 +8,8 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards.data import money
-from dashboards.views import View
+from routeledger.dashboards.data import money
+from routeledger.dashboards.views import View
 from routeledger.guardrails import BudgetConfig
 
 

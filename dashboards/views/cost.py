@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts
-from dashboards.data import SPEND_DIMENSIONS, money
-from dashboards.views import View
+from routeledger.dashboards import charts
+from routeledger.dashboards.data import SPEND_DIMENSIONS, money
+from routeledger.dashboards.views import View
 
 
 def render(view: View) -> None:

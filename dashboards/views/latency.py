@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import charts
-from dashboards.data import LATENCY_DIMENSIONS
-from dashboards.views import View
+from routeledger.dashboards import charts
+from routeledger.dashboards.data import LATENCY_DIMENSIONS
+from routeledger.dashboards.views import View
 
 
 def _ms(value: float | None) -> str:

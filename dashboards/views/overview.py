@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import streamlit as st
 
-from dashboards.data import FALLBACK_LINE, money
-from dashboards.views import View
+from routeledger.dashboards.data import FALLBACK_LINE, money
+from routeledger.dashboards.views import View
 
 EMPTY = (
     "No attempts in the ledger for this selection yet. Send traffic through the router "

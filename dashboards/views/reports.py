@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.report import render_html, render_markdown
-from dashboards.data import money
-from dashboards.views import View
+from routeledger.analytics.report import render_html, render_markdown
+from routeledger.dashboards.data import money
+from routeledger.dashboards.views import View
 
 
 def render(view: View) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from analytics.adhoc import AdhocQueryError, export_parquet, run_query
-from analytics.scope import Filters, Window
+from routeledger.analytics.adhoc import AdhocQueryError, export_parquet, run_query
+from routeledger.analytics.scope import Filters, Window
 from routeledger.cli import app
 from routeledger.store.embedded import ChdbAttemptStore
 from tests.analytics.test_report import extract_rows

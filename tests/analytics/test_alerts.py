@@ -18,8 +18,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from analytics.alerts import AlertManager, alert_history, run_alert_loop
-from analytics.webhooks import deliver
+from routeledger.analytics.alerts import AlertManager, alert_history, run_alert_loop
+from routeledger.analytics.webhooks import deliver
 from routeledger.analytics_config import AnalyticsConfig, WebhookConfig, WebhookFormat
 from routeledger.cli import app
 from routeledger.store.embedded import ChdbAttemptStore

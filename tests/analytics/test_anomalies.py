@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from analytics.anomalies import detect_anomalies, find_anomalies
-from analytics.scope import Filters
+from routeledger.analytics.anomalies import detect_anomalies, find_anomalies
+from routeledger.analytics.scope import Filters
 from routeledger.analytics_config import AnomalyConfig
 from routeledger.attempt import AttemptRow
 from routeledger.store.embedded import ChdbAttemptStore

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from analytics import jobs
-from analytics.scope import AnalyticsInputError, Filters, Window
+from routeledger.analytics import jobs
+from routeledger.analytics.scope import AnalyticsInputError, Filters, Window
 from routeledger.attempt import rows_to_arrow
 from routeledger.cli import app
 from routeledger.store.embedded import ChdbAttemptStore

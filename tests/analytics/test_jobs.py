@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from analytics.jobs import AnalyticsInputError, Filters, Window, cost, fallbacks
+from routeledger.analytics.jobs import AnalyticsInputError, Filters, Window, cost, fallbacks
 from routeledger.attempt import rows_to_arrow
 from routeledger.cli import app
 from routeledger.store.embedded import ChdbAttemptStore

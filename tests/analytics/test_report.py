@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from analytics.report import build_weekly_report, render_html, render_markdown
+from routeledger.analytics.report import build_weekly_report, render_html, render_markdown
 from routeledger.attempt import AttemptRow
 from routeledger.cli import app
 from routeledger.store.embedded import ChdbAttemptStore

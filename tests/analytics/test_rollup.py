@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics import interim, jobs
-from analytics.rollup import RawAttemptStore, plan
-from analytics.scope import Filters, Window
+from routeledger.analytics import interim, jobs
+from routeledger.analytics.rollup import RawAttemptStore, plan
+from routeledger.analytics.scope import Filters, Window
 from routeledger.attempt import AttemptRow
 from routeledger.store.embedded import ChdbAttemptStore
 from tests.analytics.traffic import ns, write

@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from analytics import jobs
-from analytics.anomalies import detect_anomalies
-from analytics.scope import AnalyticsInputError, Filters, Window, parse_dimensions
+from routeledger.analytics import jobs
+from routeledger.analytics.anomalies import detect_anomalies
+from routeledger.analytics.scope import AnalyticsInputError, Filters, Window, parse_dimensions
 from routeledger.analytics_config import AnomalyConfig
 from routeledger.cli import app
 from routeledger.store.embedded import ChdbAttemptStore

@@ -13,9 +13,9 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from collector.spans import MAX_ATTEMPT_COST, MAX_LABEL, MAX_REASON, MAX_TOKENS
 from routeledger import semconv as sc
 from routeledger.attempt import AttemptRow
+from routeledger.collector.spans import MAX_ATTEMPT_COST, MAX_LABEL, MAX_REASON, MAX_TOKENS
 
 
 class InvalidSpan(ValueError):

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from collector.app import create_app
+from routeledger.collector.app import create_app
 from routeledger.serving import ServerThread
 from routeledger.store.embedded import ChdbAttemptStore
 from routeledger.store.schema import MIN_DEDUP_WINDOW, unguarded_tables

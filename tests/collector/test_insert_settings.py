@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.app import refuse_unguarded, refuse_unsafe_insert_settings
 from routeledger.attempt import rows_to_arrow
+from routeledger.collector.app import refuse_unguarded, refuse_unsafe_insert_settings
 from routeledger.errors import RouteledgerError
 from routeledger.store.embedded import ChdbAttemptStore
 from routeledger.store.schema import INSERT_SESSION_SETTINGS, unsafe_insert_settings

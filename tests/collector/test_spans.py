@@ -11,10 +11,10 @@ import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans
 
-from collector.otlp import OtlpDecodeError
-from collector.spans import RULES, extract
 from routeledger import semconv as sc
 from routeledger.attempt import ATTEMPT_SCHEMA, rows_to_arrow
+from routeledger.collector.otlp import OtlpDecodeError
+from routeledger.collector.spans import RULES, extract
 from tests.collector.reference import extract_attempts
 from tests.collector.test_traces import attempt_attrs, request, span, value
 

@@ -13,9 +13,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from collector.spans import KEY_BYTES
-from collector.spool import SpanSpool, SpoolFull, batch_token, read_rows
 from routeledger.attempt import ATTEMPT_SCHEMA, AttemptRow, rows_to_arrow
+from routeledger.collector.spans import KEY_BYTES
+from routeledger.collector.spool import SpanSpool, SpoolFull, batch_token, read_rows
 
 
 def keys(start: int, n: int) -> list[bytes]:

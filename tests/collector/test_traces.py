@@ -18,8 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from collector.app import create_app
 from routeledger import semconv as sc
+from routeledger.collector.app import create_app
 from routeledger.serving import ServerThread
 from routeledger.store.embedded import ChdbAttemptStore
 from tests.conftest import make_config

@@ -54,7 +54,7 @@ PAGE_DEADLINE_MS = 30_000
 def served(store: ChdbAttemptStore, tmp_path: Path) -> Iterator[str]:
     """Seeded store → collector (service.json) → `routeledger dashboard --port 0`; yields its URL."""
     assert Path(CHROMIUM).exists(), f"needs Debian's chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
-    from collector.app import create_app
+    from routeledger.collector.app import create_app
 
     store.insert_attempts(rows_to_arrow(seed_rows(datetime.now(UTC))), "browser-seed")
     # The dashboard finds the collector through service.json beside the configured data directory.

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from analytics import interim
-from analytics.rollup import RawAttemptStore
-from analytics.scope import Filters
+from routeledger.analytics import interim
+from routeledger.analytics.rollup import RawAttemptStore
+from routeledger.analytics.scope import Filters
 from routeledger.attempt import rows_to_arrow
 from routeledger.store.embedded import ChdbAttemptStore
 from tests.dashboards.conftest import ANSWERED, FALLBACKS, OLD_SPEND, TOTAL_TODAY, seed_rows

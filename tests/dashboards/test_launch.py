@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dashboards.launch import check_exposure, is_loopback, streamlit_command
 from routeledger.cli import app
 from routeledger.config import parse_config
+from routeledger.dashboards.launch import check_exposure, is_loopback, streamlit_command
 from routeledger.errors import ConfigError
 from tests.conftest import make_config
 

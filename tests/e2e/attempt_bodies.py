@@ -16,10 +16,10 @@ from decimal import Decimal
 from routeledger.attempt import Decision, Outcome
 from routeledger.config import parse_config
 from routeledger.pricing import Usage
-from router.context import RequestContext
-from router.otlpwire import SPAN_KIND_CLIENT, encode_request, encode_span, request_prefix
-from router.outcome import AttemptOutcome
-from router.telemetry import attempt_attributes
+from routeledger.router.api.context import RequestContext
+from routeledger.router.telemetry.otlpwire import SPAN_KIND_CLIENT, encode_request, encode_span, request_prefix
+from routeledger.router.telemetry.spans import attempt_attributes
+from routeledger.router.upstream.outcome import AttemptOutcome
 
 _TRACE_MARK, _SPAN_MARK, _BODY_MARK = b"\xee" * 12, b"\xdd" * 4, b"XXXXXXXX"
 

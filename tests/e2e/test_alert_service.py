@@ -15,9 +15,9 @@ import yaml
 
 from routeledger.config import parse_config
 from routeledger.demo import Stage, _start, _stop, _wait_ready
+from routeledger.router.ingress.app import create_app
 from routeledger.serving import ServerThread
 from routeledger.simulator import SimulatorThread
-from router.app import create_app
 from tests.analytics.test_alerts import Receiver
 from tests.conftest import config_data, set_faults
 

@@ -15,7 +15,7 @@ import pytest
 from routeledger.simulator import SimulatorThread
 from routeledger.store.embedded import ChdbAttemptStore
 from tests.conftest import sim_log, start_pipeline
-from tests.router.test_guardrails import PROMPT, month, prespend
+from tests.router.policy.test_guardrails import PROMPT, month, prespend
 
 
 def test_guardrail_stops_are_skipped_rows_countable_by_reason(
@@ -67,7 +67,7 @@ def test_the_blocks_job_counts_refusals_by_reason(
     simulator: SimulatorThread, store: ChdbAttemptStore, tmp_path: Path
 ) -> None:
     """The analytics job over the same kind of ledger: block rate by reason per tenant."""
-    from analytics import Window, guardrail_blocks
+    from routeledger.analytics import Window, guardrail_blocks
 
     state = tmp_path / "state.db"
     prespend(state, {f"tenant:broke:month:{month()}": Decimal("1.00")})
@@ -97,7 +97,7 @@ def test_the_blocks_job_counts_refusals_by_reason(
             "block_rate": pytest.approx(1 / 3, abs=1e-6),
         },
     ]
-    from analytics import cost
+    from routeledger.analytics import cost
 
     by_tenant = {r["tenant"]: r for r in cost(store, "tenant", Window.all_time()).to_pylist()}
     assert (by_tenant["fine"]["requests"], by_tenant["fine"]["attempts"]) == (3, 2)  # refusals are not attempts

@@ -30,8 +30,8 @@ import pyarrow.ipc
 import pytest
 import yaml
 
-from router.journal import FILE_NAME as JOURNAL
-from router.journal import _replay
+from routeledger.router.telemetry.journal import FILE_NAME as JOURNAL
+from routeledger.router.telemetry.journal import _replay
 from tests.conftest import MODELS, ROUTES
 
 REQUESTS = int(os.environ.get("ROUTELEDGER_DRILL_REQUESTS", "1200"))

@@ -9,7 +9,7 @@ from decimal import Decimal
 import openai
 import pytest
 
-from analytics.jobs import cost, fallbacks
+from routeledger.analytics.jobs import cost, fallbacks
 from routeledger.pricing import Usage, resolve_price
 from routeledger.simulator import count_input_tokens
 from tests.conftest import Pipeline, set_faults, sim_log

@@ -124,8 +124,8 @@ def test_public_upstreams_load() -> None:
 
 @pytest.mark.parametrize("field", ["api_base", "base_url", "url", "extra_headers", "api_key"])
 def test_a_client_cannot_choose_where_the_router_connects(field: str, simulator: SimulatorThread) -> None:
+    from routeledger.router.ingress.app import create_app
     from routeledger.serving import ServerThread
-    from router.app import create_app
     from tests.conftest import make_config
 
     value: Any = {"x-forwarded-host": "169.254.169.254"} if field == "extra_headers" else "http://169.254.169.254/"

@@ -1,6 +1,0 @@
-"""Router state that must outlive a request: spend and reservations, rate-limit windows, breaker
-state. `LocalState` (one router, journaled to SQLite) or `RedisState` (shared by replicas)."""
-
-from router.state.base import Denied, Reservation, Scope, StateStore, StateUnavailable, open_state
-
-__all__ = ["Denied", "Reservation", "Scope", "StateStore", "StateUnavailable", "open_state"]
