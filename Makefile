@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/routeledger demo
 
 test: $(STAMP)
+	scripts/system-packages.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

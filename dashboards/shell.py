@@ -29,7 +29,8 @@ from routeledger.dashboards.filters import (
     describe,
     parse_selection,
 )
-from routeledger.dashboards.views import Page, View, pages
+from routeledger.dashboards.page import Page, View
+from routeledger.dashboards.views import pages
 from routeledger.errors import ConfigError, QueryError, RouteledgerError, StoreError, StoreUnavailable
 from routeledger.store import AttemptStore, open_reader
 from routeledger.store.base import running_service_url

@@ -11,13 +11,11 @@ import re
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from routeledger.strict import StrictModel
 
 _DURATION = re.compile(r"^\d+\s*(m|h|d|w)$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_duration(value: str) -> str:
@@ -26,14 +24,14 @@ def _check_duration(value: str) -> str:
     return value
 
 
-class UnitPriceConfig(_Strict):
+class UnitPriceConfig(StrictModel):
     """What the product charges for one task or feature (seed 000 layer 4: price by task)."""
 
     #: Price per successful answer, in USD.
     price_usd: Decimal = Field(gt=0)
 
 
-class UnitEconomicsConfig(_Strict):
+class UnitEconomicsConfig(StrictModel):
     #: task name → price; feature name → price.
     tasks: dict[str, UnitPriceConfig] = {}
     features: dict[str, UnitPriceConfig] = {}
@@ -42,7 +40,7 @@ class UnitEconomicsConfig(_Strict):
     buffer_target: float = Field(default=0.3, ge=0, le=1)
 
 
-class AnomalyConfig(_Strict):
+class AnomalyConfig(StrictModel):
     """Thresholds for `analytics anomalies`; the window is the recent slice judged against history."""
 
     #: Seed 001: above 3-5% fallback share without a clear reason, the chain needs work.
@@ -83,7 +81,7 @@ class WebhookFormat(StrEnum):
     JSON = "json"  # the alert as a JSON document
 
 
-class WebhookConfig(_Strict):
+class WebhookConfig(StrictModel):
     url: str
     format: WebhookFormat = WebhookFormat.JSON
     timeout_s: float = Field(default=5.0, gt=0, le=60)
@@ -99,7 +97,7 @@ class WebhookConfig(_Strict):
         return value
 
 
-class AlertRuleConfig(_Strict):
+class AlertRuleConfig(StrictModel):
     metric: AlertMetric
     scope: AlertScope = AlertScope.ROUTE
     #: Fire when the value is above this (ignored for `anomaly`, which carries its own evidence).
@@ -120,7 +118,7 @@ def _default_rules() -> dict[str, AlertRuleConfig]:
     return {"fallback_share": AlertRuleConfig(metric=AlertMetric.FALLBACK_SHARE, threshold=0.05)}
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(StrictModel):
     rules: dict[str, AlertRuleConfig] = Field(default_factory=_default_rules)
     webhooks: dict[str, WebhookConfig] = {}
     #: How often the service's scheduler evaluates the rules.
@@ -136,7 +134,7 @@ class AlertsConfig(_Strict):
         return self
 
 
-class AnalyticsConfig(_Strict):
+class AnalyticsConfig(StrictModel):
     unit_economics: UnitEconomicsConfig = UnitEconomicsConfig()
     anomalies: AnomalyConfig = AnomalyConfig()
     alerts: AlertsConfig = AlertsConfig()

@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from routeledger.analytics_config import AnalyticsConfig
 from routeledger.errors import ConfigError
@@ -35,6 +34,8 @@ from routeledger.guardrails import (
     KeyConfig,
     TrafficClass,
 )
+from routeledger.pricing import GenaiPricesRef, PriceConfig, UnknownPrice, resolve_price
+from routeledger.strict import StrictModel
 
 DEFAULT_CONFIG_PATH = "routeledger.yaml"
 CONFIG_ENV = "ROUTELEDGER_CONFIG"
@@ -42,12 +43,6 @@ CLICKHOUSE_URL_ENV = "ROUTELEDGER_CLICKHOUSE_URL"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-
-
-class StrictModel(BaseModel):
-    """Base for every config section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ProviderKind(StrEnum):
@@ -138,34 +133,6 @@ class ProviderConfig(StrictModel):
     def api_key(self) -> str | None:
         """The key from the environment at call time, so rotation needs no config reload."""
         return os.environ.get(self.api_key_env) if self.api_key_env else None
-
-
-class GenaiPricesRef(StrictModel):
-    """Price looked up in the `genai-prices` database (model id, optionally its provider id)."""
-
-    genai_prices: str
-    provider: str | None = None
-
-
-class ExplicitPrice(StrictModel):
-    """Prices in USD per million tokens, for models genai-prices does not know (or negotiated)."""
-
-    input_per_mtok: Decimal = Field(ge=0)
-    output_per_mtok: Decimal = Field(ge=0)
-    cache_read_per_mtok: Decimal | None = Field(default=None, ge=0)
-
-
-def _price_kind(value: Any) -> str:
-    """Which price shape the user meant, so errors talk about that shape only."""
-    if isinstance(value, dict):
-        return "GenaiPricesRef" if "genai_prices" in value else "ExplicitPrice"
-    return "GenaiPricesRef" if isinstance(value, GenaiPricesRef) else "ExplicitPrice"
-
-
-PriceConfig = Annotated[
-    Annotated[GenaiPricesRef, Tag("GenaiPricesRef")] | Annotated[ExplicitPrice, Tag("ExplicitPrice")],
-    Discriminator(_price_kind),
-]
 
 
 class ModelConfig(StrictModel):
@@ -527,8 +494,6 @@ def _check_references(config: RouteledgerConfig) -> tuple[str, str] | None:
     for name, model in config.models.items():
         price = model.price
         if isinstance(price, GenaiPricesRef):
-            from routeledger.pricing import UnknownPrice, resolve_price
-
             try:
                 resolve_price(price)
             except UnknownPrice as exc:

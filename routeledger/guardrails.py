@@ -17,14 +17,12 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from routeledger.strict import StrictModel
 
 #: Prefix of configured key hashes.
 KEY_HASH_PREFIX = "sha256:"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TrafficClass(StrEnum):
@@ -37,21 +35,21 @@ class TrafficClass(StrEnum):
     EXPERIMENT = "experiment"
 
 
-class BudgetConfig(_Strict):
+class BudgetConfig(StrictModel):
     """Spend limits in USD per UTC day and per UTC month; absent means unlimited."""
 
     daily_usd: Decimal | None = Field(default=None, gt=0)
     monthly_usd: Decimal | None = Field(default=None, gt=0)
 
 
-class CeilingConfig(_Strict):
+class CeilingConfig(StrictModel):
     """Limits for one user request over its whole chain (seed 001: e.g. 12,000 tokens)."""
 
     max_tokens: int | None = Field(default=None, gt=0)
     max_cost_usd: Decimal | None = Field(default=None, gt=0)
 
 
-class KeyConfig(_Strict):
+class KeyConfig(StrictModel):
     #: `sha256:<hex>` of the key; the key itself is never stored.
     hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     tenant: str
@@ -82,7 +80,7 @@ class OnExhausted(StrEnum):
     RETRY_LATER = "retry_later"  # 503 + Retry-After: queue it and come back
 
 
-class ClassPolicy(_Strict):
+class ClassPolicy(StrictModel):
     fallback: bool = True
     retry: bool = True
     downgrade: Downgrade = Downgrade.ALLOW
@@ -105,7 +103,7 @@ DEFAULT_CLASS_POLICIES: dict[TrafficClass, ClassPolicy] = {
 }
 
 
-class Thresholds(_Strict):
+class Thresholds(StrictModel):
     """Shares of a budget at which traffic changes (seed 002)."""
 
     #: From here non-critical traffic is downgraded to the cheapest capable models.
@@ -126,7 +124,7 @@ class FailureMode(StrEnum):
     OPEN = "fail_open"  # spend unknown: serve, counted as unverified
 
 
-class StateConfig(_Strict):
+class StateConfig(StrictModel):
     backend: StateBackend = StateBackend.LOCAL
     path: str = ".routeledger/router-state.db"
     redis_url: str | None = None
@@ -136,7 +134,7 @@ class StateConfig(_Strict):
     sweep_s: float = Field(default=30.0, gt=0)
 
 
-class GuardrailsConfig(_Strict):
+class GuardrailsConfig(StrictModel):
     state: StateConfig = StateConfig()
     thresholds: Thresholds = Thresholds()
     #: Overrides of the class matrix, merged over the defaults.

@@ -17,15 +17,45 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from routeledger.config import ExplicitPrice, GenaiPricesRef
+from pydantic import Discriminator, Field, Tag
+
+from routeledger.strict import StrictModel
 
 #: The ledger's resolution: `Decimal(18, 9)` in ClickHouse, so nano-dollars.
 COST_QUANTUM = Decimal("1e-9")
 _MTOK = Decimal(1_000_000)
 #: Distinct (input, output, cache) usages remembered per tiered model; bounded memory.
 _TIERED_MEMO_SIZE = 16_384
+
+
+class GenaiPricesRef(StrictModel):
+    """Price looked up in the `genai-prices` database (model id, optionally its provider id)."""
+
+    genai_prices: str
+    provider: str | None = None
+
+
+class ExplicitPrice(StrictModel):
+    """Prices in USD per million tokens, for models genai-prices does not know (or negotiated)."""
+
+    input_per_mtok: Decimal = Field(ge=0)
+    output_per_mtok: Decimal = Field(ge=0)
+    cache_read_per_mtok: Decimal | None = Field(default=None, ge=0)
+
+
+def _price_kind(value: Any) -> str:
+    """Which price shape the user meant, so errors talk about that shape only."""
+    if isinstance(value, dict):
+        return "GenaiPricesRef" if "genai_prices" in value else "ExplicitPrice"
+    return "GenaiPricesRef" if isinstance(value, GenaiPricesRef) else "ExplicitPrice"
+
+
+PriceConfig = Annotated[
+    Annotated[GenaiPricesRef, Tag("GenaiPricesRef")] | Annotated[ExplicitPrice, Tag("ExplicitPrice")],
+    Discriminator(_price_kind),
+]
 
 
 class PriceSource(StrEnum):

@@ -144,6 +144,65 @@ def test_every_router_module_lives_in_a_room() -> None:
     assert loose == []
 
 
+def test_router_rooms_import_one_way() -> None:
+    offenders = []
+    for module in modules():
+        room = room_of(module)
+        if room is None:
+            continue
+        for target in imports_of(module):
+            other = room_of(target)
+            if other is not None and other != room and other not in ROOMS[room]:
+                offenders.append(f"{module} -> {target}")
+    assert offenders == []
+
+
+def import_cycles() -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in modules():
+        if root in index:
+            continue
+        work = [(root, iter(sorted(imports_of(root))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(imports_of(child)))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_no_import_cycles_anywhere() -> None:
+    assert import_cycles() == []
+
+
 def test_attribute_names_exist_only_in_semconv() -> None:
     names = {v for k, v in vars(semconv).items() if k.isupper() and isinstance(v, str) and "." in v}
     offenders = []

@@ -6,30 +6,7 @@ them (dashboards/shell.py) turns any failure into a message on the page.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-
-from routeledger.config import RouteledgerConfig
-from routeledger.dashboards.data import Ledger
-from routeledger.dashboards.filters import Selection
-
-
-@dataclass(frozen=True, slots=True)
-class View:
-    """What a page gets: the ledger, the sidebar selection, the config (budgets), the clock."""
-
-    ledger: Ledger
-    selection: Selection
-    config: RouteledgerConfig
-    now: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    slug: str
-    title: str
-    render: Callable[[View], None]
+from routeledger.dashboards.page import Page
 
 
 def pages() -> tuple[Page, ...]:

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from routeledger.dashboards.data import Alert
-from routeledger.dashboards.views import View
+from routeledger.dashboards.page import View
 
 
 def _row(a: Alert) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from routeledger.dashboards.data import money
-from routeledger.dashboards.views import View
+from routeledger.dashboards.page import View
 from routeledger.guardrails import BudgetConfig
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from routeledger.dashboards import charts
 from routeledger.dashboards.data import money
-from routeledger.dashboards.views import View
+from routeledger.dashboards.page import View
 
 
 def render(view: View) -> None:

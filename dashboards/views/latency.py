@@ -6,7 +6,7 @@ import streamlit as st
 
 from routeledger.dashboards import charts
 from routeledger.dashboards.data import LATENCY_DIMENSIONS
-from routeledger.dashboards.views import View
+from routeledger.dashboards.page import View
 
 
 def _ms(value: float | None) -> str:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import streamlit as st
 
 from routeledger.dashboards.data import FALLBACK_LINE, money
-from routeledger.dashboards.views import View
+from routeledger.dashboards.page import View
 
 EMPTY = (
     "No attempts in the ledger for this selection yet. Send traffic through the router "

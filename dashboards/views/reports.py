@@ -8,7 +8,7 @@ import streamlit as st
 
 from routeledger.analytics.report import render_html, render_markdown
 from routeledger.dashboards.data import money
-from routeledger.dashboards.views import View
+from routeledger.dashboards.page import View
 
 
 def render(view: View) -> None:

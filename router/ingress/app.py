@@ -40,7 +40,8 @@ from routeledger.guardrails import OnExhausted, TrafficClass
 from routeledger.router.api.chat import ChatRequest, parse_chat_request
 from routeledger.router.api.context import RequestContext
 from routeledger.router.api.errors import SHOULD_RETRY, GatewayError, invalid_request, route_not_found
-from routeledger.router.ingress.auth import Principal
+from routeledger.router.api.principal import Principal
+from routeledger.router.ingress.auth import Authenticator
 from routeledger.router.ingress.keeper import StateKeeper
 from routeledger.router.policy.chain import Skip
 from routeledger.router.policy.engine import Engine
@@ -78,6 +79,7 @@ class RouterApp:
         self.config = config
         self.api = api
         self.state = api.state
+        self.auth = Authenticator(config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == CHAT_PATH and scope["method"] == "POST":
@@ -91,7 +93,7 @@ class RouterApp:
             headers = _headers(scope)
             guardrails: Guardrails = self.state.guardrails
             try:
-                principal = guardrails.auth.authenticate(headers.get("authorization"))
+                principal = self.auth.authenticate(headers.get("authorization"))
             except GatewayError:
                 guardrails.decisions["unauthorized"] += 1
                 raise
@@ -251,12 +253,12 @@ class RouterApp:
         recorder: SpanRecorder = self.state.recorder
         start = await engine.run_stream(ctx, chat, raw, on_attempt, on_skip, guard, on_begin)
         self._record_decisions(span, guard, start.error)
-        if start.live is None:
+        if start.live is None or start.plan is None:
             error = retry_later(guard, start.error or GatewayError(502, "No answer.", "upstream_error"))
             recorder.end_request(span, error.status, len(start.attempts), error.code or error.type)
             await _send_error(send, error, ctx.request_id, len(start.attempts))
             return
-        live = start.live
+        live, plan = start.live, start.plan
         attempts = len(start.attempts) + 1
         headers = [
             *_SSE,
@@ -265,9 +267,9 @@ class RouterApp:
             (b"x-routeledger-model", live.target.name.encode()),
             (b"x-routeledger-provider", live.target.provider_name.encode()),
         ]
-        if live.plan.reason:
-            headers.append((b"x-routeledger-fallback-reason", live.plan.reason.encode()))
-        degraded = _degraded(live.plan.degraded, guard)
+        if plan.reason:
+            headers.append((b"x-routeledger-fallback-reason", plan.reason.encode()))
+        degraded = _degraded(plan.degraded, guard)
         if degraded:
             headers.append((DEGRADED, degraded))
         await send({"type": "http.response.start", "status": 200, "headers": headers})

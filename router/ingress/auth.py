@@ -8,33 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from routeledger.config import RouteledgerConfig
-from routeledger.guardrails import KEY_HASH_PREFIX, BudgetConfig, TrafficClass
+from routeledger.guardrails import KEY_HASH_PREFIX
 from routeledger.router.api.errors import GatewayError
+from routeledger.router.api.principal import ANONYMOUS, Principal
 
 #: Longest Authorization header considered; anything longer is not a key (and not worth hashing).
 MAX_AUTHORIZATION = 512
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a configured key (name, tenant, what it may do), or the anonymous caller."""
-
-    key: str  # the key's configured name ("" when authentication is off)
-    tenant: str | None
-    routes: frozenset[str]
-    classes: frozenset[TrafficClass]
-    rpm: int | None
-    budget: BudgetConfig
-
-    def may_call(self, route: str) -> bool:
-        return not self.routes or route in self.routes
-
-
-ANONYMOUS = Principal("", None, frozenset(), frozenset(TrafficClass), None, BudgetConfig())
 
 
 def _unauthorized(message: str) -> GatewayError:

@@ -12,6 +12,7 @@ explicit error event (never a clean finish of a truncated answer) — see `route
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from routeledger.router.upstream.classify import classify_answer, classify_excep
 from routeledger.router.upstream.client import Upstream, UpstreamRequest
 from routeledger.router.upstream.outcome import AttemptOutcome, guardrail_stop, started
 from routeledger.router.upstream.providers.base import Completion, UpstreamError
-from routeledger.router.upstream.relay import LiveStream, open_stream
+from routeledger.router.upstream.relay import Account, LiveStream, open_stream
 from routeledger.router.upstream.targets import Target, resolve_targets
 from routeledger.tokens import count_input_tokens
 
@@ -64,11 +65,13 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class StreamStart:
-    """Either a committed stream to relay, or the error the chain ended with before committing."""
+    """Either a committed stream to relay (and the plan that opened it), or the error the chain
+    ended with before committing."""
 
     attempts: tuple[AttemptOutcome, ...]
     live: LiveStream | None
     error: GatewayError | None
+    plan: Plan | None = None
 
 
 class Engine:
@@ -165,7 +168,7 @@ class Engine:
                     on_attempt(guardrail_stop(len(attempts) + 1, step.decision, step.target, opened))
                     return StreamStart(tuple(attempts), None, opened)
                 if isinstance(opened, LiveStream):
-                    return StreamStart(tuple(attempts), opened, None)
+                    return StreamStart(tuple(attempts), opened, None, step)
                 attempts.append(opened)
                 on_attempt(opened)
                 step = chain.after(opened, step.target)
@@ -302,7 +305,15 @@ class Engine:
             on_begin(started(index, plan.decision, plan.target, start_ns, plan.reason, ctx.stream))
         opened = await open_stream(self.upstream, plan.target, http_request, first_byte)
         if isinstance(opened, LiveStream):
-            opened.bind(self, ctx, plan, index, start_ns, started_at, prompt_tokens, total, guard, reservation)
+            opened.bind(
+                request_id=ctx.request_id,
+                include_usage=ctx.include_usage,
+                idle_s=ctx.route.timeouts.idle_s,
+                deadline=total,
+                prompt_tokens=prompt_tokens,
+                account=self._stream_account(ctx, plan, index, start_ns, started_at, prompt_tokens),
+                settle=functools.partial(guard.after, reservation) if guard is not None else None,
+            )
             return opened
         outcome = self.finish(
             ctx,
@@ -322,6 +333,34 @@ class Engine:
         if guard is not None:
             await guard.after(reservation, outcome)
         return outcome
+
+    def _stream_account(
+        self, ctx: RequestContext, plan: Plan, index: int, start_ns: int, started_at: float, prompt_tokens: int
+    ) -> Account:
+        """How a committed stream's attempt is priced and fed to the guards once it ends."""
+
+        def account(failure: FailureClass | None, error_type: str, live: LiveStream) -> AttemptOutcome:
+            state = live.state
+            return self.finish(
+                ctx,
+                plan,
+                index,
+                start_ns,
+                time.monotonic() - started_at,
+                200,
+                failure,
+                error_type,
+                None,
+                None,
+                live.usage(),
+                prompt_tokens,
+                live.ttft_s,
+                response_model=state.model,
+                finish_reason=state.finish,
+                usage_estimated=state.usage is None,
+            )
+
+        return account
 
     # --- outcomes ------------------------------------------------------------------------------
 

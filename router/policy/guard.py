@@ -27,7 +27,7 @@ from routeledger.guardrails import BudgetConfig, CeilingConfig, ClassPolicy, Fai
 from routeledger.pricing import Usage
 from routeledger.router.api.context import RequestContext
 from routeledger.router.api.errors import GatewayError
-from routeledger.router.ingress.auth import Authenticator, Principal
+from routeledger.router.api.principal import Principal
 from routeledger.router.policy.state import Denied, Reservation, Scope, StateStore, StateUnavailable
 from routeledger.router.policy.state.base import to_nanos, to_usd
 from routeledger.router.upstream.outcome import AttemptOutcome
@@ -92,7 +92,6 @@ class Guardrails:
     def __init__(self, config: RouteledgerConfig, state: StateStore) -> None:
         self.config = config
         self.state = state
-        self.auth = Authenticator(config)
         self.decisions: Counter[str] = Counter()
 
     def failure_mode(self, route: RouteConfig) -> FailureMode:

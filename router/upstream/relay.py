@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -38,17 +38,16 @@ from routeledger.router.upstream.streaming import (
 )
 from routeledger.router.upstream.targets import Target
 
-if TYPE_CHECKING:
-    from routeledger.router.api.context import RequestContext
-    from routeledger.router.policy.chain import Plan
-    from routeledger.router.policy.engine import Engine
-    from routeledger.router.policy.guard import RequestGuard
-    from routeledger.router.policy.state import Reservation
-
 #: Malformed chunks tolerated (skipped) in one stream; past this the stream is unusable.
 MAX_MALFORMED = 3
 #: Longest wait for an upstream error body once the status says the stream failed, in seconds.
 ERROR_BODY_S = 5.0
+
+#: Prices and records the stream's one attempt once it ends (failure or None, error type, the
+#: stream): the engine's `finish`, bound to this attempt. The relay knows nothing of chains or budgets.
+Account = Callable[[FailureClass | None, str, "LiveStream"], AttemptOutcome]
+#: Settles the attempt's budget reservation with its real cost.
+Settle = Callable[[AttemptOutcome], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +122,7 @@ async def open_stream(
                             state.buffered.append(event.delta)
                 if state.buffered:
                     ttft = time.monotonic() - started
-                    return LiveStream(response, chunks, parser, decoder, state, ttft)
+                    return LiveStream(target, response, chunks, parser, decoder, state, ttft)
                 refusal = _refusal(state)
                 if refusal is not None:
                     await response.aclose()
@@ -160,6 +159,7 @@ class LiveStream:
 
     def __init__(
         self,
+        target: Target,
         response: UpstreamResponse,
         chunks: AsyncIterator[bytes],
         parser: SseParser,
@@ -167,6 +167,7 @@ class LiveStream:
         state: StreamState,
         ttft_s: float,
     ) -> None:
+        self.target = target
         self.response = response
         self.chunks = chunks
         self.parser = parser
@@ -176,31 +177,26 @@ class LiveStream:
 
     def bind(
         self,
-        engine: Engine,
-        ctx: RequestContext,
-        plan: Plan,
-        index: int,
-        start_ns: int,
-        started: float,
-        prompt_tokens: int,
+        *,
+        request_id: str,
+        include_usage: bool,
+        idle_s: float,
         deadline: float,
-        guard: RequestGuard | None = None,
-        reservation: Reservation | None = None,
+        prompt_tokens: int,
+        account: Account,
+        settle: Settle | None = None,
     ) -> None:
-        self.engine, self.ctx, self.plan, self.index = engine, ctx, plan, index
-        self.start_ns, self.started, self.prompt_tokens, self.deadline = start_ns, started, prompt_tokens, deadline
-        self.guard, self.reservation = guard, reservation
-
-    @property
-    def target(self) -> Target:
-        return self.plan.target
+        """What relaying needs from the request: its id, whether usage is asked for, the idle and
+        whole-request limits, and how to account for the attempt when the stream ends."""
+        self.request_id, self.include_usage, self.idle_s, self.deadline = request_id, include_usage, idle_s, deadline
+        self.prompt_tokens, self.account, self.settle = prompt_tokens, account, settle
 
     async def relay(
         self, send: Callable[[bytes], Awaitable[None]], on_attempt: Callable[[AttemptOutcome], None]
     ) -> AttemptOutcome:
         """Forward the stream through `send`; exactly one outcome is recorded, even on cancellation."""
         state = self.state
-        encoder = ChunkEncoder(self.ctx.request_id, state.model or self.target.model.upstream)
+        encoder = ChunkEncoder(self.request_id, state.model or self.target.model.upstream)
         failure: FailureClass | None = None
         error_type = ""
         try:
@@ -209,8 +205,8 @@ class LiveStream:
         except asyncio.CancelledError:
             cancelled = self._outcome(FailureClass.CANCELLED, "client_disconnected")
             on_attempt(cancelled)
-            if self.guard is not None:
-                await asyncio.shield(self.guard.after(self.reservation, cancelled))
+            if self.settle is not None:
+                await asyncio.shield(self.settle(cancelled))
             raise
         finally:
             await self.response.aclose()
@@ -221,20 +217,20 @@ class LiveStream:
         try:
             if failure is None:
                 tail = encoder.finish(state.finish)
-                if self.ctx.include_usage:
-                    tail += encoder.usage(self._usage())
+                if self.include_usage:
+                    tail += encoder.usage(self.usage())
                 await send(tail + DONE)
             else:
                 await send(ChunkEncoder.error(_message(failure, state), failure.value))
         finally:
-            if self.guard is not None:
-                await asyncio.shield(self.guard.after(self.reservation, outcome))
+            if self.settle is not None:
+                await asyncio.shield(self.settle(outcome))
         return outcome
 
     async def _pump(
         self, encoder: ChunkEncoder, send: Callable[[bytes], Awaitable[None]]
     ) -> tuple[FailureClass | None, str]:
-        state, idle = self.state, self.ctx.route.timeouts.idle_s
+        state, idle = self.state, self.idle_s
         while not state.done:
             limit = min(time.monotonic() + idle, self.deadline)
             try:
@@ -260,29 +256,12 @@ class LiveStream:
                 return FailureClass.INVALID_OUTPUT, "malformed_stream"
         return None, ""
 
-    def _usage(self) -> Usage:
+    def usage(self) -> Usage:
+        """The provider's usage when it sent one, else an estimate (one token per delta)."""
         return self.state.usage or Usage(self.prompt_tokens, self.state.deltas)
 
     def _outcome(self, failure: FailureClass | None, error_type: str) -> AttemptOutcome:
-        state = self.state
-        return self.engine.finish(
-            self.ctx,
-            self.plan,
-            self.index,
-            self.start_ns,
-            time.monotonic() - self.started,
-            200,
-            failure,
-            error_type,
-            None,
-            None,
-            self._usage(),
-            self.prompt_tokens,
-            self.ttft_s,
-            response_model=state.model,
-            finish_reason=state.finish,
-            usage_estimated=state.usage is None,
-        )
+        return self.account(failure, error_type, self)
 
 
 def _message(failure: FailureClass, state: StreamState) -> str:

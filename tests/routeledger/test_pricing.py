@@ -10,8 +10,16 @@ from genai_prices import calc_price
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routeledger.config import ExplicitPrice, GenaiPricesRef
-from routeledger.pricing import FlatPrice, PriceSource, TieredPrice, UnknownPrice, Usage, resolve_price
+from routeledger.pricing import (
+    ExplicitPrice,
+    FlatPrice,
+    GenaiPricesRef,
+    PriceSource,
+    TieredPrice,
+    UnknownPrice,
+    Usage,
+    resolve_price,
+)
 
 
 def test_sonnet_4_5_at_2000_in_500_out_costs_0_0135() -> None:

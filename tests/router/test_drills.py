@@ -15,8 +15,8 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from routeledger.config import GenaiPricesRef, ModelProfile, SimulatorConfig
-from routeledger.pricing import Usage, resolve_price
+from routeledger.config import ModelProfile, SimulatorConfig
+from routeledger.pricing import GenaiPricesRef, Usage, resolve_price
 from routeledger.simulator import SimulatorThread, count_input_tokens
 from routeledger.store.embedded import ChdbAttemptStore
 from tests.conftest import MODELS, Pipeline, set_faults, sim_log, start_pipeline

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from routeledger.guardrails import StateBackend, StateConfig
-
 NANO = Decimal("1e9")
 
 
@@ -85,15 +83,3 @@ class StateStore(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-def open_state(config: StateConfig) -> StateStore:
-    if config.backend is StateBackend.REDIS:
-        from routeledger.router.policy.state.redis import RedisState
-
-        if not config.redis_url:
-            raise StateUnavailable("guardrails.state.redis_url is required for the redis backend")
-        return RedisState(config.redis_url, config.reservation_ttl_s)
-    from routeledger.router.policy.state.local import LocalState
-
-    return LocalState(config.path, config.reservation_ttl_s)

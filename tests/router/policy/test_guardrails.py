@@ -20,9 +20,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from routeledger import semconv as sc
-from routeledger.config import GenaiPricesRef, RouteledgerConfig
+from routeledger.config import RouteledgerConfig
 from routeledger.guardrails import TrafficClass, hash_key
-from routeledger.pricing import Usage, resolve_price
+from routeledger.pricing import GenaiPricesRef, Usage, resolve_price
 from routeledger.router.ingress.app import create_app
 from routeledger.router.policy.guard import Band, allowed_by_band, band_for
 from routeledger.router.policy.state.base import Reservation, Scope, to_nanos
